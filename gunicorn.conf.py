@@ -1,0 +1,28 @@
+"""Gunicorn settings; every value can be overridden with GUNICORN_* style flags or env."""
+
+import multiprocessing
+import os
+import sys
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 5000
+max_requests_jitter = 500
+preload_app = True
+accesslog = os.environ.get("ACCESS_LOG", "-")
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def post_fork(server, worker):
+    # Connections opened in the master before the fork (preload_app) must not be
+    # shared by workers: drop them; each worker opens its own.
+    wsgi = sys.modules.get("wsgi")
+    if wsgi is not None and hasattr(wsgi, "app"):
+        from memberplatform.extensions import db
+
+        db.dispose(wsgi.app)

@@ -1,0 +1,130 @@
+"""memberplatform — the trade-union member service platform (工会会员服务平台)."""
+
+from __future__ import annotations
+
+import hmac
+import os
+from importlib import import_module
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from memberplatform import settings
+from memberplatform.extensions import babel, csrf, htmx, limiter, login_manager
+from memberplatform.extensions import db as _db
+
+#: Domain packages, in the order their blueprints and demo data are registered.
+DOMAINS = ("auth", "home")
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(PROJECT_DIR / "templates"),
+        static_folder=str(PROJECT_DIR / "static"),
+    )
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(settings.from_environment(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(translation_directories())
+
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    return app
+
+
+def translation_directories() -> list[str]:
+    """Each domain keeps its own catalogue next to its code; Flask-Babel merges them."""
+    found = [str(PACKAGE_DIR / "translations")]
+    found += [
+        str(PACKAGE_DIR / name / "translations")
+        for name in DOMAINS
+        if (PACKAGE_DIR / name / "translations").is_dir()
+    ]
+    return found
+
+
+def register_extensions(app: Flask) -> None:
+    import memberplatform.models  # noqa: F401  (every model on the metadata)
+    from memberplatform.web import i18n, security
+
+    _db.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    i18n.register_template_helpers(app)
+    security.register_security_headers(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    login_manager.login_message = None
+    login_manager.user_loader(_load_user)
+    login_manager.unauthorized_handler(_unauthorized)
+
+
+def _load_user(user_id: str):
+    from memberplatform.auth.models import User
+
+    raw_id, _, token = user_id.partition(":")
+    if not raw_id.isdigit():
+        return None
+    user = _db.session.get(User, int(raw_id))
+    if user is None or not hmac.compare_digest(user.session_token, token):
+        return None  # password changed (token rotated): this session has ended
+    return user
+
+
+def _unauthorized():
+    from flask import request, url_for
+
+    from memberplatform.web import hx_redirect
+
+    target = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    if request.headers.get("HX-Request") == "true":
+        response = hx_redirect(target)
+        response.status_code = 401
+        return response
+    from flask import redirect
+
+    return redirect(target)
+
+
+def register_blueprints(app: Flask) -> None:
+    for name in DOMAINS:
+        views = import_module(f"memberplatform.{name}.views")
+        app.register_blueprint(views.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from memberplatform.web.errors import register_errorhandlers as register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from memberplatform import cli
+
+    for command in cli.commands:
+        app.cli.add_command(command)
+    for name in DOMAINS:
+        if find_spec(f"memberplatform.{name}.cli") is not None:
+            module = import_module(f"memberplatform.{name}.cli")
+            for command in module.commands:
+                app.cli.add_command(command)

@@ -1,0 +1,1 @@
+"""Accounts and roles: login, activation of roster members, registration, passwords."""

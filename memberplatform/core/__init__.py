@@ -1,0 +1,1 @@
+"""Pieces shared by every domain: domain errors, masking, registries, CSV helpers."""

@@ -1,0 +1,86 @@
+"""Hooks each domain registers into: integrity checks, demo data, dashboard panels.
+
+Domains append to these on import (their package ``__init__`` imports the
+module that registers), so the core never imports a domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy.orm as so
+
+
+@dataclass(frozen=True)
+class IntegrityCheck:
+    name: str
+    # Returns a list of human-readable violations; empty when the invariant holds.
+    run: Callable[[so.Session], Iterable[str]]
+
+
+@dataclass(frozen=True)
+class DemoSeeder:
+    name: str
+    order: int
+    run: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A panel on /me or the home page: a template and a context builder."""
+
+    name: str
+    order: int
+    template: str
+    context: Callable[..., dict[str, Any]]
+
+
+integrity_checks: list[IntegrityCheck] = []
+demo_seeders: list[DemoSeeder] = []
+me_panels: list[Panel] = []
+home_panels: list[Panel] = []
+
+
+def integrity_check(name: str):
+    """Decorator: register ``fn(session) -> iterable of violations``."""
+
+    def wrap(fn):
+        if not any(check.name == name for check in integrity_checks):
+            integrity_checks.append(IntegrityCheck(name, fn))
+        return fn
+
+    return wrap
+
+
+def demo_seeder(name: str, order: int):
+    """Decorator: register ``fn(session, users, password_hash)`` for ``seed-demo``."""
+
+    def wrap(fn):
+        if not any(seeder.name == name for seeder in demo_seeders):
+            demo_seeders.append(DemoSeeder(name, order, fn))
+            demo_seeders.sort(key=lambda s: s.order)
+        return fn
+
+    return wrap
+
+
+def _panel(registry: list[Panel], name: str, order: int, template: str):
+    def wrap(fn):
+        if not any(panel.name == name for panel in registry):
+            registry.append(Panel(name, order, template, fn))
+            registry.sort(key=lambda p: p.order)
+        return fn
+
+    return wrap
+
+
+def me_panel(name: str, order: int, template: str):
+    """Decorator: ``fn(user) -> context`` renders ``template`` as a panel on /me."""
+    return _panel(me_panels, name, order, template)
+
+
+def home_panel(name: str, order: int, template: str):
+    """Decorator: ``fn() -> context`` renders ``template`` as a card on the home page."""
+    return _panel(home_panels, name, order, template)

@@ -1,0 +1,177 @@
+"""The one model layer: declarative base, engine, and a session per app context.
+
+Transactions
+------------
+A request commits once, in ``after_request``, when its response is a success
+(status < 400); anything else, and any exception, rolls back. Service
+functions only ``flush``.
+
+SQLite runs in WAL mode with ``foreign_keys`` on and a busy timeout. The
+``sqlite3`` driver's legacy transaction handling is switched off (the recipe in
+SQLAlchemy's "Serializable isolation / Savepoints / Transactional DDL" section)
+and SQLAlchemy emits ``BEGIN`` itself: ``BEGIN IMMEDIATE`` for anything that may
+write, so two writers queue on the busy timeout instead of failing with
+``database is locked`` on a read-to-write upgrade, and a plain deferred
+``BEGIN`` for GET/HEAD/OPTIONS requests, which only read and must not queue.
+Even so, every invariant is also guarded by a conditional ``UPDATE … WHERE``,
+a unique index or a CHECK, so PostgreSQL (read committed, with row locks
+from ``with_for_update``) holds the same invariants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC (what the database stores)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC, on every engine."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(so.DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
+
+
+def _wants_write() -> bool:
+    """Whether a transaction starting now may write (decides BEGIN IMMEDIATE on SQLite)."""
+    if has_request_context():
+        return request.method not in SAFE_METHODS or bool(g.get("write_intent"))
+    return True
+
+
+def mark_write_intent() -> None:
+    """Call before the first query of a GET view that will write (e.g. an audit entry)."""
+    g.write_intent = True
+
+
+def _scope() -> int:
+    from flask.globals import _cv_app
+
+    ctx = _cv_app.get(None)
+    return id(ctx) if ctx is not None else 0
+
+
+class _Session(so.Session):
+    """A session that binds to the current application's engine."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kw):  # type: ignore[override]
+        if bind is not None:
+            return bind
+        if not has_app_context():
+            raise RuntimeError("database session used outside an application context")
+        return current_app.extensions["db_engine"]
+
+
+class Database:
+    """Engine and scoped session bound to the Flask application."""
+
+    def __init__(self) -> None:
+        self.session = so.scoped_session(
+            so.sessionmaker(class_=_Session, expire_on_commit=False), scopefunc=_scope
+        )
+
+    def init_app(self, app: Flask) -> None:
+        url = app.config["DATABASE_URL"]
+        engine = create_engine(url, busy_timeout=app.config.get("SQLITE_BUSY_TIMEOUT", 20))
+        app.extensions["db_engine"] = engine
+
+        @app.after_request
+        def _commit(response):  # one commit per request
+            if response.status_code < 400:
+                self.session.commit()
+            else:
+                self.session.rollback()
+            return response
+
+        @app.teardown_appcontext
+        def _remove(exc: BaseException | None) -> None:
+            self.session.remove()
+
+    @property
+    def engine(self) -> sa.Engine:
+        return current_app.extensions["db_engine"]
+
+    def dispose(self, app: Flask) -> None:
+        """Drop pooled connections inherited across a fork (gunicorn post_fork)."""
+        app.extensions["db_engine"].dispose(close=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[so.Session]:
+        """Commit on success, roll back on error: for CLI commands and threads."""
+        session = self.session()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def create_engine(url: str, *, busy_timeout: int = 20) -> sa.Engine:
+    """Create an engine with the platform's settings for SQLite or PostgreSQL."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            with contextlib.suppress(OSError):  # an unusable path shows as a failed /healthz
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"timeout": busy_timeout, "check_same_thread": False}
+        )
+        _configure_sqlite(engine, busy_timeout)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _configure_sqlite(engine: sa.Engine, busy_timeout: int) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout) * 1000}")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write() else "BEGIN")

@@ -1,0 +1,17 @@
+"""Extension objects only; ``create_app`` binds them to the application."""
+
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
+
+from memberplatform.db import Database
+
+db = Database()
+babel = Babel()
+csrf = CSRFProtect()
+htmx = Htmx()
+login_manager = LoginManager()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -1,0 +1,1 @@
+"""Public home page, health check, the member dashboard and the language switch."""

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, redirect, request, session, url_for
+from flask_login import current_user
+
+from memberplatform.core.registry import home_panels, me_panels
+from memberplatform.extensions import db
+from memberplatform.web import render, roles_required
+from memberplatform.web.i18n import LOCALES
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+def index():  # access: anyone
+    panels = [(panel, panel.context()) for panel in home_panels]
+    return render("home/index.html", panels=panels)
+
+
+@bp.get("/healthz")
+def healthz():  # access: anyone (monitoring)
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except Exception:  # any database failure means "not healthy"
+        db.session.rollback()
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")
+
+
+@bp.get("/me")
+@roles_required()
+def me():  # access: any logged-in user
+    panels = [(panel, panel.context(current_user)) for panel in me_panels]
+    return render("home/me.html", panels=panels)
+
+
+@bp.post("/lang")
+def set_language():  # access: anyone
+    locale = request.form.get("locale", "")
+    if locale in LOCALES:
+        session["locale"] = locale
+        if current_user.is_authenticated:
+            current_user.locale = locale
+    target = request.form.get("next") or url_for("home.index")
+    if not target.startswith("/") or target.startswith("//"):
+        target = url_for("home.index")
+    return redirect(target, code=303)

@@ -1,0 +1,67 @@
+"""Locale choice, time display and the template helpers every page uses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask, current_app, has_request_context, request, session, url_for
+from flask_babel import format_datetime, get_locale
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from memberplatform.core.masking import mask_name, mask_phone
+
+LOCALES = {"zh_CN": "中文", "en": "English"}
+
+
+def select_locale() -> str:
+    """The user's saved choice, then this browser session's, then Accept-Language."""
+    if not has_request_context():  # CLI and background work use the default
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    chosen = session.get("locale")
+    if chosen in LOCALES:
+        return chosen
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"])
+    if best == "en":
+        return "en"
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def local_datetime(value: datetime | None, format: str = "medium") -> str:
+    """A UTC datetime shown in the configured time zone (Asia/Shanghai)."""
+    if value is None:
+        return ""
+    if format == "date":
+        return format_datetime(value, "yyyy-MM-dd")
+    if format == "short":
+        return format_datetime(value, "yyyy-MM-dd HH:mm")
+    return format_datetime(value, format)
+
+
+def _has_endpoint(endpoint: str) -> bool:
+    return endpoint in current_app.view_functions
+
+
+def _optional_url(endpoint: str, **values: object) -> str | None:
+    return url_for(endpoint, **values) if _has_endpoint(endpoint) else None
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.filters["localtime"] = local_datetime
+    app.jinja_env.filters["mask_name"] = mask_name
+    app.jinja_env.filters["mask_phone"] = mask_phone
+    app.jinja_env.globals["has_endpoint"] = _has_endpoint
+    app.jinja_env.globals["optional_url"] = _optional_url
+    app.jinja_env.globals["LOCALES"] = LOCALES
+
+    @app.context_processor
+    def _context() -> dict[str, object]:
+        locale = get_locale()
+        chinese = locale is None or locale.language == "zh"
+        return {
+            "current_locale": "zh_CN" if chinese else "en",
+            "html_lang": "zh-CN" if chinese else "en",
+            "csrf_token_value": generate_csrf,
+        }

@@ -1,0 +1,53 @@
+"""One place decides page or fragment.
+
+A normal request gets the whole page; an htmx request (not boosted, not a
+history restore) gets one named block of the *same* template, so the page and
+its fragment can never drift apart. Every such response varies on HX-Request.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, make_response, redirect, render_template, request
+from jinja2_fragments.flask import render_block
+
+
+def is_fragment_request() -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render(
+    template: str, *, fragment: str | None = "content", status: int = 200, **context: Any
+) -> Response:
+    """Render ``template``; for an htmx request only its block ``fragment``."""
+    if fragment and is_fragment_request():
+        body = render_block(template, fragment, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def with_trigger(response: Response, *events: str, **detailed: Any) -> Response:
+    """Add HX-Trigger events (e.g. ``points-changed``) so other panels refresh themselves."""
+    existing = response.headers.get("HX-Trigger")
+    payload: dict[str, Any] = {}
+    if existing:
+        payload = json.loads(existing) if existing.startswith("{") else {existing: None}
+    payload.update(dict.fromkeys(events))
+    payload.update(detailed)
+    response.headers["HX-Trigger"] = json.dumps(payload)
+    return response
+
+
+def hx_redirect(location: str) -> Response:
+    """Redirect that works for both: a 303 for browsers, HX-Redirect for htmx."""
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = location
+        return response
+    return redirect(location, code=303)

@@ -1,0 +1,168 @@
+"""App factory, configuration, /healthz, headers, error pages, i18n."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from memberplatform import create_app, settings
+from tests.conftest import TEST_CONFIG
+
+
+def test_config_defaults_to_sqlite_in_instance(monkeypatch, tmp_path):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    config = settings.from_environment(str(tmp_path))
+    assert config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'memberplatform.sqlite3'}"
+    assert config["BABEL_DEFAULT_LOCALE"] == "zh_CN"
+    assert config["BABEL_DEFAULT_TIMEZONE"] == "Asia/Shanghai"
+    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_secret_key_generated_once_and_kept_private(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = settings.from_environment(str(tmp_path))["SECRET_KEY"]
+    second = settings.from_environment(str(tmp_path))["SECRET_KEY"]
+    assert first == second and len(first) >= 64
+    mode = stat.S_IMODE(os.stat(tmp_path / "secret_key").st_mode)
+    assert mode == 0o600
+
+
+def test_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("SECRET_KEY", "from-env")
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "true")
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/1")
+    config = settings.from_environment(str(tmp_path))
+    assert config["DATABASE_URL"] == "postgresql+psycopg://u@h/db"
+    assert config["SECRET_KEY"] == "from-env"
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/1"
+
+
+def test_production_password_hash_meets_asvs():
+    method = settings.from_environment("/tmp")["PASSWORD_HASH_METHOD"]
+    name, n, r, p = method.split(":")
+    assert name == "scrypt" and int(n) >= 2**17 and int(r) >= 8 and int(p) >= 1
+
+
+def test_healthz_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql+psycopg://nobody@127.0.0.1:1/none", "sqlite:////proc/no-such-dir/x.db"],
+)
+def test_healthz_503_when_database_down(url):
+    app = create_app({**TEST_CONFIG, "DATABASE_URL": url})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["status"] == "error"
+
+
+def test_security_headers(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_hsts_only_over_https(app):
+    client = app.test_client()
+    assert "Strict-Transport-Security" not in client.get("/").headers
+    secure = client.get("/", base_url="https://localhost")
+    assert "max-age" in secure.headers["Strict-Transport-Security"]
+
+
+def test_404_page_is_localized(client):
+    response = client.get("/no-such-page")
+    assert response.status_code == 404
+    assert "页面不存在" in response.get_data(as_text=True)
+    english = client.get("/no-such-page", headers={"Accept-Language": "en"})
+    assert "Page not found" in english.get_data(as_text=True)
+
+
+def test_500_shows_no_traceback(app):
+    @app.get("/boom-test")
+    def boom():
+        raise RuntimeError("secret internal detail")
+
+    response = app.test_client().get("/boom-test")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "出错了" in body
+    assert "secret internal detail" not in body and "Traceback" not in body
+
+
+def test_405_page(client):
+    response = client.get("/auth/logout")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
+
+
+def test_chinese_by_default_english_on_request(client):
+    assert "首页" in client.get("/").get_data(as_text=True)
+    english = client.get("/", headers={"Accept-Language": "en-US,en;q=0.9"})
+    assert ">Home<" in english.get_data(as_text=True)
+    assert 'lang="en"' in english.get_data(as_text=True)
+
+
+def test_language_switch_is_remembered(client, make_user, auth):
+    response = client.post("/lang", data={"locale": "en", "next": "/"})
+    assert response.status_code == 303
+    assert ">Home<" in client.get("/").get_data(as_text=True)
+    client.post("/lang", data={"locale": "zh_CN", "next": "/"})
+    assert "首页" in client.get("/").get_data(as_text=True)
+
+
+def test_language_switch_saved_on_user(client, make_user, auth):
+    user = make_user()
+    auth.login(user)
+    client.post("/lang", data={"locale": "en", "next": "/me"})
+    auth.logout()
+    fresh = client.application.test_client()
+    fresh.post("/auth/login", data={"phone": user.phone, "password": "Correct-Horse-42"})
+    assert "My account" in fresh.get("/me").get_data(as_text=True)
+
+
+def test_language_switch_rejects_offsite_next(client):
+    response = client.post("/lang", data={"locale": "en", "next": "//evil.example/"})
+    assert response.headers["Location"] == "/"
+
+
+def test_every_message_has_a_chinese_translation():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "i18n.py"
+    spec = importlib.util.spec_from_file_location("i18n_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.missing() == []
+
+
+def test_masking_helpers():
+    from memberplatform.core.masking import mask_name, mask_phone
+
+    assert mask_name("张三明") == "张*明"
+    assert mask_name("张三") == "张*"
+    assert mask_name("欧阳建国") == "欧**国"
+    assert mask_phone("13812345678") == "138****5678"
+
+
+def test_csv_cells_are_formula_safe():
+    from memberplatform.core.csvio import decode_upload, iter_csv
+
+    lines = "".join(iter_csv(["a", "b"], [["=1+1", "@SUM(A1)"], ["-2", "ok"]]))
+    assert lines.startswith("\ufeff")
+    assert "'=1+1" in lines and "'@SUM(A1)" in lines and "'-2" in lines
+    assert decode_upload("姓名".encode("gbk")) == "姓名"
+    assert decode_upload("\ufeff姓名".encode()) == "姓名"
