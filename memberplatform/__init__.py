@@ -16,7 +16,17 @@ from memberplatform.extensions import babel, csrf, htmx, limiter, login_manager
 from memberplatform.extensions import db as _db
 
 #: Domain packages, in the order their blueprints and demo data are registered.
-DOMAINS = ("auth", "home")
+DOMAINS = (
+    "auth",
+    "home",
+    "notifications",
+    "points",
+    "donations",
+    "kits",
+    "courses",
+    "legal",
+    "admin",
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -109,7 +119,8 @@ def _unauthorized():
 def register_blueprints(app: Flask) -> None:
     for name in DOMAINS:
         views = import_module(f"memberplatform.{name}.views")
-        app.register_blueprint(views.bp)
+        for blueprint in getattr(views, "blueprints", [views.bp]):
+            app.register_blueprint(blueprint)
 
 
 def register_errorhandlers(app: Flask) -> None:

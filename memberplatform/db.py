@@ -175,3 +175,16 @@ def _configure_sqlite(engine: sa.Engine, busy_timeout: int) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write() else "BEGIN")
+
+
+def insert_ignoring_conflicts(
+    session: so.Session, table: sa.Table, values: dict[str, Any], conflict_columns: list[str]
+) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL (race-free get-or-create)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(
+        insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    )

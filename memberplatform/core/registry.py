@@ -37,7 +37,19 @@ class Panel:
     context: Callable[..., dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Export:
+    """A CSV export listed on the staff console's exports page."""
+
+    name: Any  # lazy translatable title
+    endpoint: str
+    roles: tuple[str, ...] = ("staff",)
+
+
 integrity_checks: list[IntegrityCheck] = []
+#: figures panels on the /admin home: fn() -> context, rendered with the template
+admin_panels: list[Panel] = []
+exports: list[Export] = []
 demo_seeders: list[DemoSeeder] = []
 me_panels: list[Panel] = []
 home_panels: list[Panel] = []
@@ -84,3 +96,14 @@ def me_panel(name: str, order: int, template: str):
 def home_panel(name: str, order: int, template: str):
     """Decorator: ``fn() -> context`` renders ``template`` as a card on the home page."""
     return _panel(home_panels, name, order, template)
+
+
+def admin_panel(name: str, order: int, template: str):
+    """Decorator: ``fn() -> context`` renders ``template`` as a figures panel on /admin."""
+    return _panel(admin_panels, name, order, template)
+
+
+def register_export(name: Any, endpoint: str, roles: tuple[str, ...] = ("staff",)) -> None:
+    """List a CSV export (by endpoint) on the console's exports page."""
+    if not any(export.endpoint == endpoint for export in exports):
+        exports.append(Export(name, endpoint, roles))

@@ -1,0 +1,1 @@
+"""The union staff console: figures, roster and accounts, audit trail, exports."""

@@ -1,0 +1,1 @@
+"""Courses and exams: enrolment with capacity and waitlist, lessons, certificates, exam seats."""

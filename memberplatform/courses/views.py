@@ -1,0 +1,7 @@
+"""Views of the courses domain."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("courses", __name__)

@@ -1,0 +1,7 @@
+"""Views of the kits domain."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("kits", __name__)

@@ -1,0 +1,7 @@
+"""Views of the legal domain."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("legal", __name__)

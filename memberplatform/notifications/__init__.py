@@ -1,0 +1,1 @@
+"""The in-app notification centre: every domain tells members things through ``notify``."""

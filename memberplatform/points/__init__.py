@@ -1,0 +1,1 @@
+"""Points: the append-only ledger every domain spends and refunds through."""
