@@ -45,6 +45,7 @@ def notify(
         user_id=user_id, kind=kind, params=params or {}, link=link, dedupe_key=dedupe_key
     )
     db.session.add(notification)
+    db.session.flush()
     return notification
 
 

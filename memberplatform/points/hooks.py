@@ -11,7 +11,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from memberplatform.auth.signals import user_activated
-from memberplatform.core.registry import integrity_check
+from memberplatform.core.registry import integrity_check, me_panel
 from memberplatform.notifications.services import register_message
 from memberplatform.points import services
 from memberplatform.points.models import LedgerEntry, LotUse, PointsAccount, PointsLot
@@ -25,7 +25,8 @@ services.register_reason("expire", _l("Points expired"))
 
 register_message("points.granted", _l("You received %(amount)s points: %(note)s"))
 register_message(
-    "points.expiring", _l("%(amount)s of your points expire on %(date)s. Use them before then.")
+    "points.expiring",
+    _l("%(amount)s of your points can be used until %(date)s; they expire after that."),
 )
 
 
@@ -133,3 +134,18 @@ def _entries_match_lots(session: so.Session) -> Iterator[str]:
         .limit(100)
     ):
         yield f"credit {entry_id}: amount {amount} but lots opened {opened or 0}"
+
+
+@me_panel("points", 10, "points/_me_panel.html")
+def _me_panel(user) -> dict:
+    streak, done = services.streak_of(user)
+    return {"balance": services.balance_of(user), "streak": streak, "done": done}
+
+
+def balance_for_badge() -> int:
+    """The signed-in user's balance, computed only when a template shows the badge."""
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        return 0
+    return services.balance_of(current_user)

@@ -171,6 +171,7 @@ def _post(
     note: str | None = None,
     expires_at: datetime | None = None,
     lots: list[tuple[int, datetime]] | None = None,
+    at: datetime | None = None,
 ) -> LedgerEntry:
     if not idempotency_key or len(idempotency_key) > 120:
         raise ValueError("an idempotency key of 1–120 characters is required")
@@ -193,11 +194,13 @@ def _post(
         actor_id=_user_id(actor) if actor is not None else None,
         note=note,
         idempotency_key=idempotency_key,
+        created_at=at or utcnow(),
     )
     db.session.add(entry)
     db.session.flush()
     if amount > 0:
-        for lot_amount, lot_expiry in lots or [(amount, expires_at or default_expiry(utcnow()))]:
+        default = expires_at or default_expiry(at or utcnow())
+        for lot_amount, lot_expiry in lots or [(amount, default)]:
             db.session.add(
                 PointsLot(
                     account_id=account.id,
@@ -223,8 +226,12 @@ def earn(
     actor: Any = None,
     note: str | None = None,
     expires_at: datetime | None = None,
+    at: datetime | None = None,
 ) -> LedgerEntry:
-    """Credit points (activation bonus, check-in, course completion, staff grant…)."""
+    """Credit points (activation bonus, check-in, course completion, staff grant…).
+
+    ``at`` backdates the entry (imports and demo data only); expiry follows it.
+    """
     return _post(
         user,
         _check_amount(amount),
@@ -235,6 +242,7 @@ def earn(
         actor=actor,
         note=note,
         expires_at=expires_at,
+        at=at,
     )
 
 
@@ -395,6 +403,11 @@ def users_with_due_lots(now: datetime) -> list[int]:
     )
 
 
+def last_valid_day(expires_at: datetime) -> date:
+    """The last local calendar day on which points expiring at ``expires_at`` can be used."""
+    return (expires_at - timedelta(seconds=1)).astimezone(_tz()).date()
+
+
 def notify_expiring(now: datetime, *, within_days: int = 30) -> int:
     """Tell members whose points expire within ``within_days`` (once per lot)."""
     from memberplatform.notifications.services import notify
@@ -410,7 +423,7 @@ def notify_expiring(now: datetime, *, within_days: int = 30) -> int:
     ).all()
     sent = 0
     for user_id, lot_id, remaining, expires_at in rows:
-        day = expires_at.astimezone(_tz()).date().isoformat()
+        day = last_valid_day(expires_at).isoformat()
         if notify(
             user_id,
             "points.expiring",
@@ -472,9 +485,10 @@ def check_in(user: Any, *, now: datetime | None = None) -> CheckInResult:
     row = CheckIn(user_id=user_id, day=day, streak=streak, points=points + bonus)
     db.session.add(row)
     db.session.flush()
-    earn(user_id, points, reason="checkin", idempotency_key=f"checkin:{user_id}:{day}")
+    at = now if now is not None else None
+    earn(user_id, points, reason="checkin", idempotency_key=f"checkin:{user_id}:{day}", at=at)
     if bonus:
-        earn(user_id, bonus, reason="streak", idempotency_key=f"streak:{user_id}:{day}")
+        earn(user_id, bonus, reason="streak", idempotency_key=f"streak:{user_id}:{day}", at=at)
     return CheckInResult(row, new=True)
 
 
@@ -490,3 +504,56 @@ def streak_of(user: Any, *, now: datetime | None = None) -> tuple[int, bool]:
     if last is None:
         return 0, False
     return last.streak, last.day == day
+
+
+# --- reading -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    kind: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+
+def history(
+    user: Any, flt: HistoryFilter, *, before_id: int | None = None, limit: int = 20
+) -> list[LedgerEntry]:
+    """The member's ledger, newest first, one page (keyset: entries older than ``before_id``)."""
+    query = (
+        sa.select(LedgerEntry)
+        .join(PointsAccount, PointsAccount.id == LedgerEntry.account_id)
+        .where(PointsAccount.user_id == _user_id(user))
+    )
+    if flt.kind:
+        query = query.where(LedgerEntry.kind == flt.kind)
+    if flt.since:
+        start = datetime(flt.since.year, flt.since.month, flt.since.day, tzinfo=_tz())
+        query = query.where(LedgerEntry.created_at >= start.astimezone(UTC))
+    if flt.until:
+        end = datetime(flt.until.year, flt.until.month, flt.until.day, tzinfo=_tz())
+        query = query.where(LedgerEntry.created_at < (end + timedelta(days=1)).astimezone(UTC))
+    if before_id:
+        query = query.where(LedgerEntry.id < before_id)
+    return list(db.session.scalars(query.order_by(LedgerEntry.id.desc()).limit(limit)))
+
+
+def end_of_local_year(now: datetime | None = None) -> datetime:
+    """The first instant of next year in Asia/Shanghai, in UTC."""
+    year = (now or utcnow()).astimezone(_tz()).year
+    return datetime(year + 1, 1, 1, tzinfo=_tz()).astimezone(UTC)
+
+
+def reason_text(entry: LedgerEntry) -> str:
+    text = REASONS.get(entry.reason)
+    return str(text) if text is not None else entry.reason
+
+
+def ref_url(entry: LedgerEntry) -> str | None:
+    maker = REF_LINKS.get(entry.ref_type or "")
+    if maker is None or entry.ref_id is None:
+        return None
+    try:
+        return maker(entry.ref_id)
+    except Exception:  # a link is a convenience; never break the history for it
+        return None
