@@ -38,7 +38,7 @@ def test_list_badge_and_language(app, client, auth, member, hx):
 
 
 def test_mark_read_and_all_read(app, client, auth, member, hx):
-    first, second, third = send(app, member, 3)
+    first, second, _third = send(app, member, 3)
     auth.login(member)
     response = client.post(f"/notifications/{first}/read", headers=hx)
     assert response.status_code == 200
