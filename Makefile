@@ -48,5 +48,9 @@ format: $(VENV)/.installed
 test: install lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Pages and rushes over HTTP against gunicorn on SQLite and PostgreSQL (see README, Performance).
+bench: install
+	$(PY) bench/run.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) node_modules static/vendor .pytest_cache

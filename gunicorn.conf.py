@@ -14,7 +14,7 @@ keepalive = 5
 max_requests = 5000
 max_requests_jitter = 500
 preload_app = True
-accesslog = os.environ.get("ACCESS_LOG", "-")
+accesslog = os.environ.get("ACCESS_LOG", "-") or None  # ACCESS_LOG= (empty) turns it off
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

@@ -1,0 +1,494 @@
+"""`make bench`: pages and rushes over HTTP against gunicorn, SQLite and PostgreSQL.
+
+Every figure is a ratio to the baseline app (bare Flask + Jinja, no database)
+measured in the same run under the same gunicorn settings, so a noisy shared
+machine still gives comparable numbers. Prints one table and writes
+bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import url_for
+from itsdangerous import URLSafeTimedSerializer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import loadgen, seed  # noqa: E402
+from memberplatform import create_app  # noqa: E402
+from memberplatform.db import create_engine  # noqa: E402
+from memberplatform.extensions import db  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get(
+    "BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+SECRET = "bench-secret-" + uuid.uuid4().hex
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+SCALES = {"small": (1_000, 10), "large": (100_000, 10)}
+TARGETS = {
+    "me_ratio": 0.25,
+    "fragment_ratio": 0.5,
+    "sql_max": 8,
+    "p99_growth": 1.25,
+    "kit_claims_ratio": 0.15,
+    "export_rss_growth": 1.5,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    url: str
+
+    def worker_pids(self) -> list[int]:
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        try:
+            return [int(p) for p in path.read_text().split()]
+        except OSError:
+            return []
+
+    def peak_rss_mb(self) -> float:
+        peaks = []
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peaks.append(int(line.split()[1]) / 1024)
+        return max(peaks or [0.0])
+
+    def rss_mb(self) -> float:
+        values = []
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        values.append(int(line.split()[1]) / 1024)
+        return max(values or [0.0])
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_gunicorn(
+    target: str, env_extra: dict[str, str], workers: int = WORKERS, ready: str = "/"
+) -> Server:
+    port = free_port()
+    env = {
+        **os.environ,
+        **env_extra,
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "ACCESS_LOG": "",
+        "SECRET_KEY": SECRET,
+        "RATELIMIT_ENABLED": "false",
+    }
+    process = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), target],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url + ready, timeout=1).read()  # noqa: S310 (loopback)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError(f"gunicorn {target} did not start: {process.stderr.read()[-2000:]}")
+    time.sleep(0.5)  # let every worker come up
+    return Server(process, url)
+
+
+# --- sessions --------------------------------------------------------------------
+
+
+def identifier() -> str:
+    """Flask-Login's session identifier for our load generator (no User-Agent header)."""
+    return hashlib.sha512(b"127.0.0.1|None").hexdigest()
+
+
+def cookie_for(app, user_id: int, token: str) -> tuple[str, str]:
+    """A signed session cookie for this user and a matching CSRF form token."""
+    raw_csrf = secrets.token_hex(20)
+    serializer = app.session_interface.get_signing_serializer(app)
+    value = serializer.dumps(
+        {
+            "_user_id": f"{user_id}:{token}",
+            "_fresh": True,
+            "_id": identifier(),
+            "_permanent": True,
+            "csrf_token": raw_csrf,
+            "locale": "zh_CN",
+        }
+    )
+    csrf = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw_csrf)
+    return f"session={value}", csrf
+
+
+# --- databases -------------------------------------------------------------------
+
+
+def pg_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+@contextlib.contextmanager
+def database(engine_name: str, workdir: Path):
+    if engine_name == "sqlite":
+        path = workdir / f"bench-{uuid.uuid4().hex[:6]}.sqlite3"
+        yield f"sqlite:///{path}"
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(str(path) + suffix).unlink()
+        return
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"mp_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def flask_cmd(url: str, *args: str) -> str:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SECRET_KEY": SECRET,
+        "PASSWORD_HASH_METHOD": "scrypt:16384:8:1",
+    }
+    result = subprocess.run(
+        [str(ROOT / ".venv/bin/flask"), "--app", "memberplatform", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode not in (0, 1):
+        raise RuntimeError(f"flask {' '.join(args)} failed: {result.stderr[-2000:]}")
+    return (result.stdout + result.stderr).strip()
+
+
+# --- what is measured ------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    label: str
+    endpoint: str
+    who: str = "member"
+    htmx: bool = False
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def pages(ids: dict[str, int]) -> list[Page]:
+    return [
+        Page("/", "home.index"),
+        Page("/me", "home.me"),
+        Page("/points", "points.index"),
+        Page("/donations/<id>", "donations.detail", values={"campaign_id": ids.get("campaign")}),
+        Page(
+            "progress fragment",
+            "donations.progress",
+            htmx=True,
+            values={"campaign_id": ids.get("campaign")},
+        ),
+        Page("points badge", "points.badge", htmx=True),
+        Page("notifications badge", "notifications.badge", htmx=True),
+        Page("/kits", "kits.index"),
+        Page("/courses", "courses.index"),
+        Page("/legal", "legal.index"),
+        Page("/lawyer", "legal.lawyer_queue", who="lawyer"),
+        Page("/admin", "admin.index", who="admin"),
+    ]
+
+
+def resolve(app, page: Page) -> str | None:
+    if page.endpoint not in app.view_functions:
+        return None
+    if any(value is None for value in page.values.values()):
+        return None
+    with app.test_request_context():
+        try:
+            return url_for(page.endpoint, **page.values)
+        except Exception:  # an endpoint whose arguments changed: reported as n/a
+            return None
+
+
+def sql_count(app, path: str, user_id: int, token: str, htmx: bool) -> int:
+    """Statements one request of ``path`` sends (after a warm-up request)."""
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["_user_id"] = f"{user_id}:{token}"
+        sess["_fresh"] = True
+    headers = {"HX-Request": "true"} if htmx else {}
+    client.get(path, headers=headers)
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        client.get(path, headers=headers)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    return len(statements)
+
+
+def demo_ids(app) -> dict[str, int]:
+    """Ids of the demo objects the pages show (the seeded mask campaign, a lawyer, admin)."""
+    from memberplatform.auth.models import User
+
+    ids: dict[str, int] = {}
+    with app.app_context():
+        session = db.session
+        for phone, key in (("13600000000", "admin"), ("13900000001", "lawyer")):
+            user = session.scalar(sa.select(User).where(User.phone == phone))
+            ids[key] = user.id
+            ids[key + "_token"] = user.session_token
+        from memberplatform.db import Base
+
+        tables = Base.metadata.tables
+        if "donation_campaigns" in tables:
+            campaigns = tables["donation_campaigns"]
+            ids["campaign"] = session.scalar(sa.select(sa.func.min(campaigns.c.id)))
+    return ids
+
+
+def measure_scale(engine_name: str, scale: str, url: str, seconds: float) -> dict:
+    members, entries = SCALES[scale]
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": False})
+    flask_cmd(url, "db-upgrade")
+    flask_cmd(url, "seed-demo", "--password", "Bench-Demo-2020")
+    engine = create_engine(url)
+    with app.app_context():
+        from memberplatform.auth.models import User
+
+        password_hash = db.session.scalar(
+            sa.select(User.password_hash).where(User.phone == "13800000001")
+        )
+    seeded = seed.seed_members(engine, members, entries, password_hash)
+    engine.dispose()
+    ids = demo_ids(app)
+    first = seeded["first_user_id"]
+    member_ids = list(range(first, first + min(members, 500)))
+    cookies = [cookie_for(app, uid, f"bench{uid:027d}")[0] for uid in member_ids]
+    cookie_by = {
+        "member": cookies,
+        "lawyer": [cookie_for(app, ids["lawyer"], ids["lawyer_token"])[0]],
+        "admin": [cookie_for(app, ids["admin"], ids["admin_token"])[0]],
+    }
+    tokens = {
+        "member": (first, f"bench{first:027d}"),
+        "lawyer": (ids["lawyer"], ids["lawyer_token"]),
+        "admin": (ids["admin"], ids["admin_token"]),
+    }
+    server = start_gunicorn("wsgi:app", {"DATABASE_URL": url}, ready="/healthz")
+    rows = []
+    try:
+        for page in pages(ids):
+            path = resolve(app, page)
+            if path is None:
+                rows.append({"page": page.label, "available": False})
+                continue
+            headers = {"HX-Request": "true"} if page.htmx else {}
+            loadgen.run_get(
+                server.url, [path], cookies=cookie_by[page.who], headers=headers, seconds=0.5
+            )  # warm-up
+            result = loadgen.run_get(
+                server.url, [path], cookies=cookie_by[page.who], headers=headers, seconds=seconds
+            )
+            uid, token = tokens[page.who]
+            rows.append(
+                {
+                    "page": page.label,
+                    "path": path,
+                    "available": True,
+                    "rps": round(result.rps, 1),
+                    "p50_ms": round(result.percentile(50), 2),
+                    "p99_ms": round(result.percentile(99), 2),
+                    "errors": result.errors,
+                    "statuses": result.statuses,
+                    "sql": sql_count(app, path, uid, token, page.htmx),
+                }
+            )
+        peak = server.peak_rss_mb()
+    finally:
+        server.stop()
+    integrity = flask_cmd(url, "check-integrity")
+    return {
+        "engine": engine_name,
+        "scale": scale,
+        "seeded": seeded,
+        "pages": rows,
+        "worker_peak_rss_mb": round(peak, 1),
+        "integrity": integrity.splitlines()[-1],
+    }
+
+
+def measure_baseline(seconds: float) -> dict:
+    server = start_gunicorn("bench.baseline:app", {})
+    try:
+        loadgen.run_get(server.url, ["/"], seconds=0.5)
+        result = loadgen.run_get(server.url, ["/"], seconds=seconds)
+    finally:
+        server.stop()
+    return {
+        "rps": round(result.rps, 1),
+        "p50_ms": round(result.percentile(50), 2),
+        "p99_ms": round(result.percentile(99), 2),
+        "errors": result.errors,
+    }
+
+
+def report(results: dict) -> str:
+    lines = [
+        f"baseline (bare Flask + Jinja, {WORKERS} workers): "
+        f"{results['baseline']['rps']} req/s, p99 {results['baseline']['p99_ms']} ms"
+    ]
+    base = results["baseline"]["rps"] or 1
+    header = (
+        f"{'engine':10} {'scale':6} {'page':22} {'req/s':>8} {'ratio':>6} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'SQL':>4} {'err':>4}"
+    )
+    lines += ["", header, "-" * len(header)]
+    for block in results["runs"]:
+        for row in block["pages"]:
+            if not row["available"]:
+                lines.append(f"{block['engine']:10} {block['scale']:6} {row['page']:22} n/a")
+                continue
+            lines.append(
+                f"{block['engine']:10} {block['scale']:6} {row['page']:22} {row['rps']:8.1f} "
+                f"{row['rps'] / base:6.2f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
+                f"{row['sql']:4d} {row['errors']:4d}"
+            )
+        lines.append(
+            f"{block['engine']:10} {block['scale']:6} seeded {block['seeded']}; "
+            f"worker peak RSS {block['worker_peak_rss_mb']} MB; {block['integrity']}"
+        )
+    lines += ["", "targets:"] + [f"  {line}" for line in results.get("verdicts", [])]
+    return "\n".join(lines)
+
+
+def verdicts(results: dict) -> list[str]:
+    out = []
+    base = results["baseline"]["rps"] or 1
+    by = {
+        (b["engine"], b["scale"]): {r["page"]: r for r in b["pages"] if r["available"]}
+        for b in results["runs"]
+    }
+    for (engine, scale), rows in by.items():
+        me = rows.get("/me")
+        if me:
+            ok = me["rps"] / base >= TARGETS["me_ratio"]
+            out.append(
+                f"{'PASS' if ok else 'MISS'} /me ÷ baseline {me['rps'] / base:.2f} "
+                f"≥ {TARGETS['me_ratio']} ({engine}, {scale})"
+            )
+        for frag in ("progress fragment", "points badge"):
+            if frag in rows:
+                ratio = rows[frag]["rps"] / base
+                ok = ratio >= TARGETS["fragment_ratio"]
+                out.append(
+                    f"{'PASS' if ok else 'MISS'} {frag} ÷ baseline {ratio:.2f} "
+                    f"≥ {TARGETS['fragment_ratio']} ({engine}, {scale})"
+                )
+        worst = max((r["sql"] for r in rows.values()), default=0)
+        out.append(
+            f"{'PASS' if worst <= TARGETS['sql_max'] else 'MISS'} max SQL per page "
+            f"{worst} ≤ {TARGETS['sql_max']} ({engine}, {scale})"
+        )
+    for engine in {e for e, _ in by}:
+        small, large = by.get((engine, "small"), {}), by.get((engine, "large"), {})
+        for page, row in large.items():
+            if page in small:
+                if row["sql"] != small[page]["sql"]:
+                    out.append(
+                        f"MISS SQL count of {page} differs by scale on {engine}: "
+                        f"{small[page]['sql']} vs {row['sql']}"
+                    )
+                growth = row["p99_ms"] / max(small[page]["p99_ms"], 0.01)
+                ok = growth <= TARGETS["p99_growth"]
+                out.append(
+                    f"{'PASS' if ok else 'MISS'} p99 large/small {page} {growth:.2f} "
+                    f"≤ {TARGETS['p99_growth']} ({engine})"
+                )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per page")
+    parser.add_argument("--scales", default="small,large")
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    args = parser.parse_args()
+    workdir = ROOT / "bench" / "results"
+    workdir.mkdir(parents=True, exist_ok=True)
+    engines = [e for e in args.engines.split(",") if e != "postgresql" or pg_available()]
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "workers": WORKERS,
+        "baseline": measure_baseline(args.seconds),
+        "runs": [],
+    }
+    for engine_name in engines:
+        for scale in args.scales.split(","):
+            with database(engine_name, workdir) as url:
+                results["runs"].append(measure_scale(engine_name, scale, url, args.seconds))
+    results["verdicts"] = verdicts(results)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    (workdir / "latest.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(report(results))
+    print(f"\n(total {results['seconds']} s; JSON in bench/results/latest.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
