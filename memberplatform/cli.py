@@ -236,7 +236,7 @@ def backup(dest: Path | None) -> None:
     source = sqlite3.connect(url.database)
     try:
         with sqlite3.connect(target) as copy:
-            source.backup(copy, pages=1024)
+            source.backup(copy)  # one step: in WAL mode writers are not blocked
     finally:
         source.close()
     click.echo(str(target))

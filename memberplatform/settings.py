@@ -57,6 +57,7 @@ def from_environment(instance_path: str) -> dict[str, object]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_DURATION": _int("REMEMBER_DAYS", 30) * 24 * 3600,
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_HOURS", 12) * 3600,
         "PREFERRED_URL_SCHEME": "https" if _bool("SESSION_COOKIE_SECURE", False) else "http",
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "zh_CN"),

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+import memberplatform.models  # noqa: F401  (every table on the metadata before create_all)
 from memberplatform import create_app
 from memberplatform.db import Base
 from memberplatform.extensions import db
@@ -47,7 +48,7 @@ def unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database with every table, dropped at the end of the run."""
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     try:
         with admin.connect() as conn:
             conn.execute(sa.text("SELECT 1"))

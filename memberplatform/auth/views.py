@@ -11,6 +11,7 @@ from flask_login import current_user, login_user, logout_user
 
 from memberplatform.auth import services
 from memberplatform.auth.forms import ActivateForm, LoginForm, PasswordChangeForm, RegisterForm
+from memberplatform.auth.models import new_session_token
 from memberplatform.core.errors import DomainError
 from memberplatform.extensions import limiter
 from memberplatform.web import hx_redirect, render, roles_required
@@ -67,6 +68,9 @@ def login():  # access: anyone
 
 @bp.post("/logout")
 def logout():  # access: anyone (a no-op when logged out)
+    if current_user.is_authenticated:
+        # A new token ends this session everywhere, even a copied cookie or remember-me.
+        current_user.session_token = new_session_token()
     logout_user()
     session.clear()
     flash(_("You have logged out."), "info")

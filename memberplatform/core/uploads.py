@@ -78,11 +78,11 @@ def save_upload(
     storage_name = f"{secrets.token_hex(16)}.{extension}"
     (upload_root() / storage_name).write_bytes(data)
     original = secure_filename(file.filename or "") or f"file.{extension}"
-    if not original.lower().endswith("." + extension):
-        original = f"{original.rsplit('.', 1)[0]}.{extension}"
+    stem = original.rsplit(".", 1)[0][:190] or "file"
+    original = f"{stem}.{extension}"
     upload = Upload(
         storage_name=storage_name,
-        original_name=original[:200],
+        original_name=original,
         content_type=content_type,
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),

@@ -1,0 +1,1 @@
+"""Security helpers shared by every domain: write limits, field encryption, data export."""

@@ -1,0 +1,77 @@
+"""Rate limits on the write endpoints a bot would hammer (claims, donations, requests).
+
+Limits are counted per logged-in user (per IP for anonymous requests) in the limiter's
+storage, so with ``RATELIMIT_STORAGE_URI=redis://…`` every worker on every host shares
+them. ``WRITE_LIMIT`` (default ``30/minute;300/hour``) is read on each request.
+
+Two ways to use it:
+
+- in a domain's ``views.py``, under the route decorator::
+
+      @bp.post("/kits/<int:kit_id>/claim")
+      @write_limit
+      @roles_required("member")
+      def claim(kit_id): ...
+
+- or once in ``create_app`` after the blueprints are registered::
+
+      from memberplatform.security.limits import apply_write_limits
+      apply_write_limits(app)
+
+  which wraps every endpoint listed in :data:`WRITE_ENDPOINTS` that exists.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+
+from memberplatform.extensions import limiter
+
+DEFAULT_WRITE_LIMIT = "30/minute;300/hour"
+
+#: endpoints whose POSTs are limited by :func:`apply_write_limits`
+WRITE_ENDPOINTS = (
+    "points.check_in",
+    "donations.confirm",
+    "donations.donate",
+    "kits.claim",
+    "kits.cancel_claim",
+    "courses.enrol",
+    "courses.cancel",
+    "exams.register",
+    "courses.register",
+    "legal.new_request",
+    "legal.create",
+    "legal.reply",
+    "legal.follow_up",
+    "legal.rate",
+    "notifications.read_all",
+)
+
+
+def user_key() -> str:
+    if current_user and current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return f"ip:{get_remote_address()}"
+
+
+def _write_limit() -> str:
+    return current_app.config.get("WRITE_LIMIT") or DEFAULT_WRITE_LIMIT
+
+
+write_limit = limiter.limit(_write_limit, key_func=user_key, methods=["POST"])
+
+
+def apply_write_limits(app: Flask, endpoints: tuple[str, ...] = WRITE_ENDPOINTS) -> list[str]:
+    """Wrap the listed (existing) endpoints with :data:`write_limit`; returns those wrapped."""
+    wrapped = []
+    for endpoint in endpoints:
+        view = app.view_functions.get(endpoint)
+        if view is not None and not getattr(view, "_write_limited", False):
+            limited = write_limit(view)
+            limited._write_limited = True  # type: ignore[attr-defined]
+            app.view_functions[endpoint] = limited
+            wrapped.append(endpoint)
+    return wrapped
