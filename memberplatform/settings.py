@@ -65,6 +65,8 @@ def from_environment(instance_path: str) -> dict[str, object]:
         "SELF_REGISTRATION": _bool("SELF_REGISTRATION", False),
         # Hours a member promoted from a course/exam waitlist has to confirm (0: at once).
         "COURSE_PROMOTION_HOURS": _int("COURSE_PROMOTION_HOURS", 0),
+        # Days a kit pickup reservation is held before kits-release-expired frees it.
+        "KIT_RESERVATION_DAYS": _int("KIT_RESERVATION_DAYS", 3),
         # scrypt N=2^17, r=8, p=1 meets OWASP ASVS 5 (V11.4.2); tests use a cheaper one.
         "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt:131072:8:1"),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 10) * 1024 * 1024,
