@@ -40,6 +40,7 @@ run: install
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit -r memberplatform -q
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

@@ -121,6 +121,9 @@ def register_blueprints(app: Flask) -> None:
         views = import_module(f"memberplatform.{name}.views")
         for blueprint in getattr(views, "blueprints", [views.bp]):
             app.register_blueprint(blueprint)
+    from memberplatform.security.limits import apply_write_limits
+
+    apply_write_limits(app)  # per-user limits on the writes a bot would hammer
 
 
 def register_errorhandlers(app: Flask) -> None:
@@ -131,8 +134,9 @@ def register_errorhandlers(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     from memberplatform import cli
+    from memberplatform.security import cli as security_cli
 
-    for command in cli.commands:
+    for command in [*cli.commands, *security_cli.commands]:
         app.cli.add_command(command)
     for name in DOMAINS:
         if find_spec(f"memberplatform.{name}.cli") is not None:

@@ -71,6 +71,13 @@ def from_environment(instance_path: str) -> dict[str, object]:
         "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt:131072:8:1"),
         "MAX_CONTENT_LENGTH": _int("MAX_UPLOAD_MB", 10) * 1024 * 1024,
         "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or str(Path(instance_path) / "uploads"),
+        # Per-user limit on the write endpoints a bot would hammer (claims, donations…).
+        "WRITE_LIMIT": os.environ.get("WRITE_LIMIT", "30/minute;300/hour"),
+        # Fernet keys for fields encrypted at rest (ID numbers), newest first, comma-separated.
+        "FIELD_ENCRYPTION_KEYS": os.environ.get("FIELD_ENCRYPTION_KEYS", ""),
+        "FIELD_INDEX_KEY": os.environ.get("FIELD_INDEX_KEY", ""),
+        # Per-file limit of legal request attachments (3 files × 3 MB stay under the upload cap).
+        "LEGAL_ATTACHMENT_MAX_MB": _int("LEGAL_ATTACHMENT_MAX_MB", 3),
         "LOGIN_LIMIT_IP": os.environ.get("LOGIN_LIMIT_IP", "10/minute"),
         "LOGIN_LIMIT_ACCOUNT": os.environ.get("LOGIN_LIMIT_ACCOUNT", "100/hour;10/minute"),
         # Number of reverse proxies in front (nginx: 1) whose X-Forwarded-* to trust.

@@ -8,6 +8,7 @@ from alembic import context
 from flask import current_app, has_app_context
 
 from memberplatform.db import Base, UTCDateTime, create_engine
+from memberplatform.security.crypto import EncryptedString
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
@@ -22,6 +23,8 @@ def render_item(type_, obj, autogen_context):
     """Write the UTC column type as a plain DateTime: migrations stay free of app imports."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"
+    if type_ == "type" and isinstance(obj, EncryptedString):
+        return "sa.Text()"
     return False
 
 

@@ -28,7 +28,7 @@ TEMPLATES = ROOT / "templates"
 # Folder "zh": Babel parses zh_CN as zh_Hans_CN, which gettext expands to "zh".
 LOCALE = "zh"
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2)}
-CORE_DIRS = {"auth", "home", "web", "core", "audit", "translations", "__pycache__"}
+CORE_DIRS = {"auth", "home", "web", "core", "audit", "security", "translations", "__pycache__"}
 
 
 def domain_names() -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 
@@ -16,7 +17,6 @@ import sqlalchemy.orm as so
 from flask import Response, current_app, send_file
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
-from werkzeug.utils import secure_filename
 
 from memberplatform.core.errors import DomainError
 from memberplatform.db import Base, utcnow
@@ -43,6 +43,19 @@ class Upload(Base):
     sha256: so.Mapped[str] = so.mapped_column(sa.String(64))
     uploaded_by: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+
+
+def safe_stem(filename: str) -> str:
+    """A display name kept from the upload: Unicode letters (工资条) stay, paths and
+    control or shell-special characters go; the extension is set from the content."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    cleaned = "".join(
+        ch if (ch.isalnum() or ch in "-_ ()（）") else "_"
+        for ch in unicodedata.normalize("NFC", stem)
+        if unicodedata.category(ch)[0] != "C"
+    ).strip(" ._")
+    return cleaned[:120] or "file"
 
 
 def upload_root() -> Path:
@@ -77,8 +90,7 @@ def save_upload(
     content_type, extension, _ = KINDS[kind]
     storage_name = f"{secrets.token_hex(16)}.{extension}"
     (upload_root() / storage_name).write_bytes(data)
-    original = secure_filename(file.filename or "") or f"file.{extension}"
-    stem = original.rsplit(".", 1)[0][:190] or "file"
+    stem = safe_stem(file.filename or "")
     original = f"{stem}.{extension}"
     upload = Upload(
         storage_name=storage_name,

@@ -16,6 +16,7 @@ import sqlalchemy.orm as so
 import memberplatform.auth.models
 import memberplatform.core.uploads  # noqa: F401  (tables our foreign keys point to)
 from memberplatform.db import Base, utcnow
+from memberplatform.security.crypto import EncryptedString
 
 COURSE_STATUSES = ("draft", "published", "archived")
 #: enrolled: holds a place; offered: promoted from the waitlist, holds a place until the
@@ -193,8 +194,9 @@ class ExamSession(Base):
 class ExamRegistration(Base):
     """A candidate's registration for an exam session, with the required details and result.
 
-    ``id_number`` is the full ID card number: it is only ever rendered masked,
-    except in the staff CSV export of the roster.
+    ``id_number`` is the full ID card number, encrypted at rest (``EncryptedString``,
+    key from FIELD_ENCRYPTION_KEYS); it is only ever rendered masked, except in the
+    staff CSV export of the roster.
     """
 
     __tablename__ = "exam_registrations"
@@ -232,7 +234,7 @@ class ExamRegistration(Base):
     waitlist_position: so.Mapped[int | None]
     offer_expires_at: so.Mapped[datetime | None]
     real_name: so.Mapped[str] = so.mapped_column(sa.String(50))
-    id_number: so.Mapped[str] = so.mapped_column(sa.String(18))
+    id_number: so.Mapped[str] = so.mapped_column(EncryptedString(18))
     education: so.Mapped[str] = so.mapped_column(sa.String(20))
     years_of_work: so.Mapped[int]
     joined_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)

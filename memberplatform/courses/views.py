@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import segno
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, request, url_for
 from flask_babel import gettext as _
@@ -16,6 +15,7 @@ from memberplatform.auth.models import User
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError
 from memberplatform.core.pagination import paginate
+from memberplatform.core.qr import qr_svg
 from memberplatform.core.uploads import IMAGES, Upload, save_upload, send_upload
 from memberplatform.db import mark_write_intent, utcnow
 from memberplatform.extensions import db
@@ -278,7 +278,7 @@ def certificate(course_id: int):  # access: the member who completed the course
         enrolment=enrolment,
         holder=current_user.name,
         verify_url=verify_url,
-        qr_svg=segno.make(verify_url, error="m").svg_inline(scale=3, title=_("Verification code")),
+        qr_svg=qr_svg(verify_url, title=_("Verification code")),
     )
 
 

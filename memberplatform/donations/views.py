@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import segno
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -17,6 +16,7 @@ from memberplatform.auth.models import Enterprise, User
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError
 from memberplatform.core.pagination import paginate
+from memberplatform.core.qr import qr_svg
 from memberplatform.core.uploads import Upload, send_upload
 from memberplatform.db import utcnow
 from memberplatform.donations import services
@@ -278,7 +278,7 @@ def my_donation(donation_id: int):  # access: the donor (and admins); others 404
 
 
 def _qr_svg(url: str) -> Markup:
-    return Markup(segno.make(url, error="m").svg_inline(scale=3, border=2))  # noqa: S704
+    return qr_svg(url)
 
 
 @bp.get("/donations/certificates/<number>")
@@ -314,7 +314,9 @@ def fulfilment_file(fulfilment_id: int):  # access: any logged-in user (proof of
     fulfilment = load_or_404(Fulfilment, fulfilment_id)
     if fulfilment.upload_id is None:
         abort(404)
-    return send_upload(load_or_404(Upload, fulfilment.upload_id), inline=True)
+    upload = load_or_404(Upload, fulfilment.upload_id)
+    # photos show inline in the page; a PDF receipt downloads (nothing renders it in our origin)
+    return send_upload(upload, inline=upload.content_type != "application/pdf")
 
 
 # --- staff -------------------------------------------------------------------------------

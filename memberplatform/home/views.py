@@ -35,6 +35,14 @@ def me():  # access: any logged-in user
     return render("home/me.html", panels=panels)
 
 
+@bp.get("/me/export")
+@roles_required()
+def export_my_data():  # access: any logged-in user, their own data only
+    from memberplatform.security.export import export_response
+
+    return export_response(current_user)
+
+
 @bp.post("/lang")
 def set_language():  # access: anyone
     locale = request.form.get("locale", "")

@@ -520,7 +520,8 @@ def _reload(claim_id: int) -> KitClaim:
     found = db.session.scalar(
         sa.select(KitClaim).where(KitClaim.id == claim_id).execution_options(populate_existing=True)
     )
-    assert found is not None
+    if found is None:
+        raise LookupError(f"kit claim {claim_id} vanished inside its own transaction")
     return found
 
 
@@ -911,7 +912,8 @@ def adjust_stock(
         .where(KitStock.kit_type_id == kit_type_id, KitStock.point_id == point_id)
         .execution_options(populate_existing=True)
     )
-    assert stock is not None
+    if stock is None:
+        raise LookupError(f"kit stock ({kit_type_id}, {point_id}) not found")
     if changed.rowcount != 1:
         raise DomainError(
             _l(

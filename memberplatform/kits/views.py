@@ -6,7 +6,6 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import segno
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Blueprint, abort, flash, request, url_for
@@ -20,6 +19,7 @@ from memberplatform.auth.services import normalize_phone
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError
 from memberplatform.core.pagination import paginate
+from memberplatform.core.qr import qr_svg
 from memberplatform.core.uploads import IMAGES, Upload, save_upload, send_upload
 from memberplatform.extensions import db
 from memberplatform.kits import services
@@ -210,11 +210,10 @@ def claim(kit_id: int):  # access: member
     return _kit_page(kit, form, status=_status(200, form))
 
 
-def qr_svg(claim: KitClaim) -> str:
+def claim_qr(claim: KitClaim) -> str:
     """The claim's QR code: the absolute staff verification URL, as inline SVG."""
     url = url_for("kits.staff_verify", code=claim.pickup_code, _external=True)
-    qr = segno.make(url, error="m")
-    return qr.svg_inline(scale=1, omitsize=True, svgclass="qr", title=claim.pickup_code)
+    return qr_svg(url, title=claim.pickup_code)
 
 
 @bp.get("/kits/claims/<int:claim_id>")
@@ -225,7 +224,7 @@ def claim_page(claim_id: int):  # access: the member who claimed (others 404)
         "kits/claim.html",
         fragment="status",
         claim=claim,
-        qr=qr_svg(claim) if claim.status == "reserved" else None,
+        qr=claim_qr(claim) if claim.status == "reserved" else None,
         form=ConfirmForm(),
     )
 

@@ -212,7 +212,7 @@ class ItemForm(FlaskForm):
 
 
 class HotlineForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), _too_long(60)])
+    name = StringField(_l("Display name"), validators=[DataRequired(REQUIRED), _too_long(60)])
     number = StringField(_l("Number"), validators=[DataRequired(REQUIRED), _too_long(30)])
     hours = StringField(
         _l("Hours"),

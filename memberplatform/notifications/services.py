@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from memberplatform.db import utcnow
 from memberplatform.extensions import db
@@ -44,8 +45,15 @@ def notify(
     notification = Notification(
         user_id=user_id, kind=kind, params=params or {}, link=link, dedupe_key=dedupe_key
     )
-    db.session.add(notification)
-    db.session.flush()
+    if dedupe_key is None:
+        db.session.add(notification)
+        db.session.flush()
+        return notification
+    try:  # a concurrent run may insert the same event first: the unique key decides
+        with db.session.begin_nested():
+            db.session.add(notification)
+    except IntegrityError:
+        return None
     return notification
 
 

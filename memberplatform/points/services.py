@@ -103,7 +103,8 @@ def lock_account(user: Any) -> PointsAccount:
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    assert account is not None
+    if account is None:  # the insert above guarantees a row; never reached
+        raise LookupError(f"points account of user {user_id} missing")
     return account
 
 

@@ -10,6 +10,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
 from memberplatform.core.masking import mask_name, mask_phone
+from memberplatform.security.privacy import phone_for_viewer
 
 LOCALES = {"zh_CN": "中文", "en": "English"}
 
@@ -52,6 +53,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = local_datetime
     app.jinja_env.filters["mask_name"] = mask_name
     app.jinja_env.filters["mask_phone"] = mask_phone
+    app.jinja_env.globals["phone_for_viewer"] = phone_for_viewer
     app.jinja_env.globals["has_endpoint"] = _has_endpoint
     app.jinja_env.globals["optional_url"] = _optional_url
     app.jinja_env.globals["LOCALES"] = LOCALES

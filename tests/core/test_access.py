@@ -19,6 +19,7 @@ TABLE: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/"): (200, 200, 200, 200, 200),
     ("GET", "/healthz"): (200, 200, 200, 200, 200),
     ("GET", "/me"): (LOGIN, 200, 200, 200, 200),
+    ("GET", "/me/export"): (LOGIN, 200, 200, 200, 200),
     ("GET", "/auth/login"): (200, 200, 200, 200, 200),
     ("GET", "/auth/activate"): (200, 200, 200, 200, 200),
     ("GET", "/auth/register"): (404, 404, 404, 404, 404),  # off by default

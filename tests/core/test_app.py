@@ -149,6 +149,24 @@ def test_every_message_has_a_chinese_translation():
     assert module.missing() == []
 
 
+def test_catalogues_agree_on_shared_messages():
+    """Flask-Babel merges every domain's catalogue: a message translated two ways would
+    silently change another domain's page, so a shared message must read the same."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[2] / "memberplatform"
+    seen: dict[str, dict[str, str]] = {}
+    for po in root.glob("**/translations/zh/LC_MESSAGES/messages.po"):
+        with po.open("rb") as handle:
+            for message in read_po(handle):
+                if message.id and isinstance(message.id, str) and message.string:
+                    seen.setdefault(message.id, {})[str(po.relative_to(root))] = message.string
+    conflicts = {mid: where for mid, where in seen.items() if len(set(where.values())) > 1}
+    assert conflicts == {}
+
+
 def test_masking_helpers():
     from memberplatform.core.masking import mask_name, mask_phone
 

@@ -73,9 +73,9 @@ def test_qr_encodes_the_absolute_verification_url(app, setup, member):
         claim = services.claim(member.id, setup.kit_id, setup.zgc)
         db.session.commit()
         with app.test_request_context(base_url="https://union.example.cn"):
-            from memberplatform.kits.views import qr_svg
+            from memberplatform.kits.views import claim_qr
 
-            svg = qr_svg(claim)
+            svg = claim_qr(claim)
     expected = segno.make(f"https://union.example.cn/staff/pickup/{claim.pickup_code}", error="m")
     assert (
         expected.svg_inline(scale=1, omitsize=True, svgclass="qr", title=claim.pickup_code) == svg

@@ -42,13 +42,6 @@ def test_session_fixation_planted_cookie_stays_anonymous(app, make_user):
     assert attacker.get(PROBE).status_code == 302
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the cookie holds only user id + session token: logging out and in again within the "
-        "same second gives a byte-identical cookie; fixed by rotating the token on logout"
-    ),
-)
 def test_session_cookie_changes_at_every_login(app, make_user):
     user = make_user()
     client = app.test_client()
@@ -83,14 +76,6 @@ def test_logout_clears_the_session_on_this_device(app, make_user):
         assert "_user_id" not in sess
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Flask sessions are client-side signed cookies: logout only deletes this browser's "
-        "copy. Fix (auth/views.py logout): rotate User.session_token before logout_user(). "
-        "Remove this marker once applied."
-    ),
-)
 def test_logout_invalidates_a_copied_session_cookie(app, make_user):
     user = make_user()
     client = app.test_client()
@@ -101,10 +86,6 @@ def test_logout_invalidates_a_copied_session_cookie(app, make_user):
     assert _client_with(app, stolen).get(PROBE).status_code == 302
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="same as above: the remember-me cookie carries the session token; rotate it on logout",
-)
 def test_logout_invalidates_a_copied_remember_cookie(app, make_user):
     user = make_user()
     client = app.test_client()
@@ -202,8 +183,8 @@ def test_write_endpoints_are_limited_per_user(app_factory, make_user):
     from memberplatform.security.limits import apply_write_limits
 
     app = app_factory(RATELIMIT_ENABLED=True, WRITE_LIMIT="3/minute")
-    wrapped = apply_write_limits(app)
-    assert "points.check_in" in wrapped
+    assert apply_write_limits(app) == []  # create_app already wrapped them: never twice
+    assert app.view_functions["points.check_in"]._write_limited
     first, second = make_user(), make_user()
     a, b = app.test_client(), app.test_client()
     _login(a, first)
@@ -213,13 +194,6 @@ def test_write_endpoints_are_limited_per_user(app_factory, make_user):
     assert b.post("/points/check-in").status_code == 303  # per user, not per IP
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "no write limit is wired yet: apply memberplatform.security.limits.apply_write_limits(app) "
-        "in create_app (see the security report); remove this marker then"
-    ),
-)
 def test_write_limits_are_wired_in_the_app(app_factory, make_user):
     app = app_factory(RATELIMIT_ENABLED=True, WRITE_LIMIT="2/minute")
     client = app.test_client()

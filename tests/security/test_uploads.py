@@ -106,13 +106,6 @@ def test_filenames_are_sanitised(ctx, name):
     assert len(upload.storage_name) == 36  # 32 random hex + ".pdf": never the user's name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "core/uploads.py cuts original_name to 200 characters after adding the extension, so "
-        "a long name loses '.pdf'. Fix: keep the stem short: original = f'{stem[:190]}.{ext}'"
-    ),
-)
 def test_long_filenames_keep_their_extension(ctx):
     upload = save_upload(_file(PDF, "x" * 500 + ".pdf"))
     assert upload.original_name.endswith(".pdf") and len(upload.original_name) <= 200
@@ -165,14 +158,6 @@ def test_fulfilment_file_is_served_safely(app, make_user):
     assert "Content-Security-Policy" in response.headers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "donations.fulfilment_file serves PDFs inline; the issue asks for attachment. Fix in "
-        "memberplatform/donations/views.py: send_upload(upload, inline=upload.content_type "
-        "!= 'application/pdf') (images may stay inline for <img>). Remove this marker then."
-    ),
-)
 def test_fulfilment_pdf_is_served_as_attachment(app, make_user):
     response = _fulfilment_download(app, make_user)
     assert response.headers["Content-Disposition"].startswith("attachment")
