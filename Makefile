@@ -46,8 +46,11 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The fault tests restart PostgreSQL and kill gunicorn workers: they run on their own,
+# after the rest of the suite (two processes in parallel).
 test: install lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n 2 --ignore=tests/faults $(PYTEST_ARGS)
+	$(PY) -m pytest tests/faults $(PYTEST_ARGS)
 
 # Pages and rushes over HTTP against gunicorn on SQLite and PostgreSQL (see README, Performance).
 bench: install

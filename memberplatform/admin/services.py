@@ -380,14 +380,28 @@ def decode_roster(data: bytes) -> str:
         ) from None
 
 
-def store_roster(data: bytes) -> str:
-    """Check that the upload is a roster and keep it until confirmed; returns its SHA-256."""
+def store_roster(data: bytes, owner_id: int | None = None) -> str:
+    """Check that the upload is a roster and keep it until confirmed; returns its SHA-256.
+
+    With ``owner_id`` the stored file belongs to its uploader: only they (and admins)
+    may preview or confirm it (see :func:`may_read_roster`).
+    """
     parse_roster(decode_roster(data))  # refuses files without the roster's columns
     sha = hashlib.sha256(data).hexdigest()
     path = roster_path(sha)
     if not path.exists():
         path.write_bytes(data)
+    if owner_id is not None:
+        path.with_suffix(".owner").write_text(str(owner_id))
     return sha
+
+
+def may_read_roster(sha: str, user: User) -> bool:
+    """The uploader of a stored roster, or an admin (a preview holds full phone numbers)."""
+    owner = roster_path(sha).with_suffix(".owner")
+    if not owner.is_file():
+        return user.has_role("admin")
+    return user.has_role("admin") or owner.read_text().strip() == str(user.id)
 
 
 def read_roster(sha: str) -> bytes:
@@ -399,6 +413,7 @@ def read_roster(sha: str) -> bytes:
 
 def discard_roster(sha: str) -> None:
     roster_path(sha).unlink(missing_ok=True)
+    roster_path(sha).with_suffix(".owner").unlink(missing_ok=True)
 
 
 def check_roster(actor: User, text: str) -> list[RosterRow]:

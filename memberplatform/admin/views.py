@@ -395,7 +395,7 @@ def roster():
     form = RosterUploadForm()
     if form.validate_on_submit():
         try:
-            sha = services.store_roster(form.file.data.read())
+            sha = services.store_roster(form.file.data.read(), owner_id=current_user.id)
         except DomainError as error:
             attach_error(form, error)
         else:
@@ -405,6 +405,8 @@ def roster():
 
 
 def _preview(sha: str, form: RosterConfirmForm, fragment: str, status: int = 200) -> Response:
+    if not services.may_read_roster(sha, current_user):
+        abort(404)
     try:
         rows = services.check_roster(
             current_user, services.decode_roster(services.read_roster(sha))
@@ -442,6 +444,8 @@ def roster_confirm():
     if not form.validate_on_submit():
         abort(400)
     sha = form.sha.data
+    if not services.may_read_roster(sha, current_user):
+        abort(404)
     try:
         counts = services.import_roster(current_user, sha)
     except NotFound:

@@ -64,17 +64,18 @@ def _folder() -> Path:
     return folder
 
 
-def store(data: bytes) -> str:
-    """Keep the uploaded file between preview and confirm; returns its SHA-256."""
+def store(data: bytes, owner_id: int) -> str:
+    """Keep the uploaded file between preview and confirm (for its uploader only);
+    returns its SHA-256."""
     digest = hashlib.sha256(data).hexdigest()
-    (_folder() / f"{digest}.csv").write_bytes(data)
+    (_folder() / f"{owner_id}-{digest}.csv").write_bytes(data)
     return digest
 
 
-def load(digest: str) -> bytes:
+def load(digest: str, owner_id: int) -> bytes:
     if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
         raise DomainError(_l("This upload has expired; please upload the file again."))
-    path = _folder() / f"{digest}.csv"
+    path = _folder() / f"{owner_id}-{digest}.csv"
     if not path.exists():
         raise DomainError(_l("This upload has expired; please upload the file again."))
     return path.read_bytes()

@@ -164,7 +164,7 @@ def bulk_grant():  # access: staff, admin
             if len(data) > 5 * 1024 * 1024:
                 raise DomainError(_l("The file is larger than 5 MB."), field="file")
             batch = grants.parse(data)
-            grants.store(data)
+            grants.store(data, current_user.id)
         except DomainError as error:
             attach_error(form, error)
     status = 422 if form.errors or form.form_errors else 200
@@ -187,7 +187,7 @@ def bulk_confirm():  # access: staff, admin
         flash(_("This upload has expired; please upload the file again."), "error")
         return hx_redirect(url_for("points.bulk_grant"))
     try:
-        batch = grants.parse(grants.load(form.digest.data))
+        batch = grants.parse(grants.load(form.digest.data, current_user.id))
     except DomainError as error:
         flash(str(error.message), "error")
         return hx_redirect(url_for("points.bulk_grant"))

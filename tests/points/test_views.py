@@ -311,3 +311,17 @@ def test_points_expire_command_is_idempotent(app, runner, member):
     with app.app_context():
         assert services.balance_of(member) == 10
     assert runner.invoke(args=["check-integrity"]).exit_code == 0
+
+
+def test_bulk_upload_belongs_to_its_uploader(app, client, auth, staff, member, make_user):
+    auth.login(staff)
+    body = upload(client, CSV.encode()).get_data(as_text=True)
+    digest = re.search(r'name="digest" type="hidden" value="([0-9a-f]{64})"', body).group(1)
+    other = app.test_client()
+    other.post(
+        "/auth/login",
+        data={"phone": make_user(roles=("staff",)).phone, "password": "Correct-Horse-42"},
+    )
+    other.post("/points/grants/bulk/confirm", data={"digest": digest})
+    with app.app_context():
+        assert services.balance_of(member) == 0

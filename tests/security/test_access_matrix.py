@@ -51,7 +51,7 @@ def matches(expected, response) -> bool:
 @pytest.mark.parametrize(("method", "rule"), sorted(TABLE), ids=lambda v: str(v))
 def test_access(world, method, rule):
     case = TABLE[(method, rule)]
-    wrong = []
+    wrong, known = [], []
     for actor in ACTORS:
         path = case.path(world) if callable(case.path) else (case.path or rule)
         data = case.data(world) if callable(case.data) else case.data
@@ -60,6 +60,14 @@ def test_access(world, method, rule):
         response.get_data()
         response.close()  # streamed CSV responses end their request context here
         expected = case.expect[actor]
-        if response.status_code >= 500 or not matches(expected, response):
+        right = response.status_code < 500 and matches(expected, response)
+        if actor in case.bugs:
+            if right:
+                wrong.append(f"{actor}: known bug gone (got {describe(response)}): remove it")
+            else:
+                known.append(f"{actor}: expected {expected}, got {describe(response)}")
+        elif not right:
             wrong.append(f"{actor}: expected {expected}, got {describe(response)}")
     assert not wrong, f"{method} {rule}:\n  " + "\n  ".join(wrong)
+    if known:
+        pytest.xfail(f"known bug, {method} {rule}: " + "; ".join(known))

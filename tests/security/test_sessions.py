@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
 from tests.conftest import PASSWORD, unavailable
 
 NEW_PASSWORD = "Union-Member-2020"

@@ -6,13 +6,16 @@ Actors (columns of the access matrix):
 - ``other_member`` — another member (branch B): other people's private objects → 404
 - ``lawyer`` — the lawyer assigned to / serving the row's object
 - ``other_lawyer`` — a lawyer with nothing to do with it
-- ``staff`` — staff of branch A (the owner's branch)
-- ``other_staff`` — staff of branch B
+- ``staff`` — staff of branch A (the owner's branch), limited to it in the console
+- ``other_staff`` — staff of branch B, limited to branch B (``StaffScope``)
 - ``admin`` — admin (implies every role)
 - ``anonymous`` — not logged in
 
 Each actor logs in once; every cell then uses a fresh test client carrying a copy of
-that actor's session cookie, so a cell (even a logout) cannot disturb the next one.
+that actor's session cookie. A cell can still end the actor's sessions everywhere
+(``POST /auth/logout`` rotates ``User.session_token``, as do a password change and an
+admin reset), so before handing out a cached cookie the world checks that the user's token
+is unchanged and logs the actor in again when it is not.
 """
 
 from __future__ import annotations
@@ -74,7 +77,7 @@ class World:
         self.app = app
         self.users = users  # actor -> detached User
         self.ids = {actor: user.id for actor, user in users.items()}
-        self._cookies: dict[str, str | None] = {}
+        self._cookies: dict[str, tuple[str, str]] = {}  # actor -> (cookie, session token)
         self._seq = itertools.count(1)
 
     def seq(self) -> int:
@@ -94,17 +97,30 @@ class World:
             db.session.remove()
         return result
 
+    def _session_token(self, actor: str) -> str:
+        with self.app.app_context():
+            from memberplatform.auth.models import User
+
+            token = db.session.scalar(
+                sa.select(User.session_token).where(User.id == self.ids[actor])
+            )
+            db.session.remove()
+        return token
+
     def login_cookie(self, actor: str) -> str | None:
         if actor == "anonymous":
             return None
-        if actor not in self._cookies:
+        token = self._session_token(actor)
+        cached = self._cookies.get(actor)
+        if cached is None or cached[1] != token:  # first use, or the sessions were ended
             client = self.app.test_client()
             response = client.post(
                 "/auth/login", data={"phone": CAST[actor]["phone"], "password": PASSWORD}
             )
             assert response.status_code == 303, (actor, response.status_code)
-            self._cookies[actor] = client.get_cookie("session").value
-        return self._cookies[actor]
+            cached = (client.get_cookie("session").value, token)
+            self._cookies[actor] = cached
+        return cached[0]
 
     def client(self, actor: str, **config_unused: Any):
         client = self.app.test_client()
@@ -115,6 +131,7 @@ class World:
 
 
 def build_world(db_url: str, upload_folder: str, **config: Any) -> World:
+    from memberplatform.admin.models import StaffScope
     from memberplatform.auth.services import create_user
 
     app = create_app(
@@ -126,6 +143,8 @@ def build_world(db_url: str, upload_folder: str, **config: Any) -> World:
         for actor, fields in CAST.items():
             user = create_user(password=PASSWORD, **fields)
             users[actor] = user
+        for actor in ("staff", "other_staff"):  # branch staff: the console shows their branch
+            db.session.add(StaffScope(user_id=users[actor].id, branch_id=users[actor].branch_id))
         db.session.commit()
         for user in users.values():
             db.session.refresh(user)
