@@ -229,7 +229,7 @@ def pages(ids: dict[str, int]) -> list[Page]:
         Page("/", "home.index"),
         Page("/me", "home.me"),
         Page("/points", "points.index"),
-        Page("/donations/<id>", "donations.detail", values={"campaign_id": ids.get("campaign")}),
+        Page("/donations/<id>", "donations.campaign", values={"campaign_id": ids.get("campaign")}),
         Page(
             "progress fragment",
             "donations.progress",
@@ -445,6 +445,21 @@ def verdicts(results: dict) -> list[str]:
             f"{'PASS' if worst <= TARGETS['sql_max'] else 'MISS'} max SQL per page "
             f"{worst} ≤ {TARGETS['sql_max']} ({engine}, {scale})"
         )
+    for block in results["runs"]:
+        for rush in block.get("rushes") or []:
+            ratio = rush["per_second"] / base
+            ok = rush["errors"] == 0
+            out.append(
+                f"{'PASS' if ok else 'MISS'} rush {rush['rush']} errors {rush['errors']} "
+                f"({block['engine']}); throughput ÷ baseline {ratio:.2f}"
+            )
+        export = block.get("export")
+        if export and export.get("ratio"):
+            ok = export["ratio"] <= TARGETS["export_rss_growth"]
+            out.append(
+                f"{'PASS' if ok else 'MISS'} export RSS ÷ rest {export['ratio']} "
+                f"≤ {TARGETS['export_rss_growth']} ({block['engine']})"
+            )
     for engine in {e for e, _ in by}:
         small, large = by.get((engine, "small"), {}), by.get((engine, "large"), {})
         for page, row in large.items():

@@ -57,11 +57,11 @@ def seed_members(engine: sa.Engine, members: int, entries_each: int, password_ha
             for n, uid in enumerate(user_ids):
                 yield {
                     "id": uid,
-                    "phone": bench_phone(n),
+                    "phone": bench_phone(uid),
                     "name": SURNAMES[n % 20] + GIVEN[n * 7 % 20] + GIVEN[n % 20],
                     "password_hash": password_hash,
                     "status": "active",
-                    "member_no": f"B{n:07d}",
+                    "member_no": f"B{uid:07d}",
                     "session_token": f"bench{uid:027d}",
                     "created_at": now - timedelta(days=n % 365),
                     "activated_at": now,
