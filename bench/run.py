@@ -32,7 +32,7 @@ from itsdangerous import URLSafeTimedSerializer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import loadgen, seed  # noqa: E402
+from bench import loadgen, rushes, seed  # noqa: E402
 from memberplatform import create_app  # noqa: E402
 from memberplatform.db import create_engine  # noqa: E402
 from memberplatform.extensions import db  # noqa: E402
@@ -120,7 +120,7 @@ def start_gunicorn(
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
-            urllib.request.urlopen(url + ready, timeout=1).read()  # noqa: S310 (loopback)
+            urllib.request.urlopen(url + ready, timeout=1).read()
             break
         except OSError:
             time.sleep(0.1)
@@ -360,16 +360,51 @@ def measure_scale(engine_name: str, scale: str, url: str, seconds: float) -> dic
                 }
             )
         peak = server.peak_rss_mb()
+        rush_rows = []
+        if scale == "large":
+            rush_ids = rushes.prepare(app, ids["admin"], ids.get("campaign"))
+            pool = [(uid, f"bench{uid:027d}") for uid in range(first + 1000, first + 8000)]
+            rush_rows = rushes.run(app, server.url, pool, cookie_for, rush_ids)
     finally:
         server.stop()
     integrity = flask_cmd(url, "check-integrity")
+    export = measure_export(app, url, ids) if scale == "large" else None
     return {
         "engine": engine_name,
         "scale": scale,
         "seeded": seeded,
         "pages": rows,
         "worker_peak_rss_mb": round(peak, 1),
+        "rushes": rush_rows,
+        "export": export,
         "integrity": integrity.splitlines()[-1],
+    }
+
+
+def measure_export(app, url: str, ids: dict) -> dict | None:
+    """RSS of a single worker at rest and its peak while streaming the members CSV."""
+    if "admin.export_members" not in app.view_functions:
+        return None
+    with app.test_request_context():
+        path = url_for("admin.export_members")
+    server = start_gunicorn("wsgi:app", {"DATABASE_URL": url}, workers=1, ready="/healthz")
+    try:
+        cookie = cookie_for(app, ids["admin"], ids["admin_token"])[0]
+        loadgen.run_get(server.url, ["/healthz"], seconds=0.5, processes=1, connections=1)
+        rest = server.rss_mb()
+        request = urllib.request.Request(server.url + path, headers={"Cookie": cookie})
+        size = 0
+        with urllib.request.urlopen(request, timeout=300) as response:
+            while chunk := response.read(65536):
+                size += len(chunk)
+        peak = server.peak_rss_mb()
+    finally:
+        server.stop()
+    return {
+        "bytes": size,
+        "rss_rest_mb": round(rest, 1),
+        "rss_peak_mb": round(peak, 1),
+        "ratio": round(peak / rest, 2) if rest else None,
     }
 
 
@@ -413,6 +448,18 @@ def report(results: dict) -> str:
             f"{block['engine']:10} {block['scale']:6} seeded {block['seeded']}; "
             f"worker peak RSS {block['worker_peak_rss_mb']} MB; {block['integrity']}"
         )
+        for rush in block.get("rushes") or []:
+            lines.append(
+                f"{block['engine']:10} rush   {rush['rush']:26} {rush['per_second']:8.1f}/s "
+                f"p99 {rush['p99_ms']:8.1f} ms  errors {rush['errors']}  {rush['outcome']}  "
+                f"statuses {rush['statuses']}"
+            )
+        if block.get("export"):
+            e = block["export"]
+            lines.append(
+                f"{block['engine']:10} export members CSV, {e['bytes']} bytes: worker RSS "
+                f"{e['rss_rest_mb']} MB at rest, peak {e['rss_peak_mb']} MB (x{e['ratio']})"
+            )
     lines += ["", "targets:"] + [f"  {line}" for line in results.get("verdicts", [])]
     return "\n".join(lines)
 

@@ -43,6 +43,7 @@ from memberplatform.admin.models import StaffScope
 from memberplatform.audit.services import record
 from memberplatform.auth.models import Enterprise, UnionBranch, User
 from memberplatform.core import registry
+from memberplatform.core.cache import cached_figures
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError, Forbidden, NotFound
 from memberplatform.core.pagination import paginate
@@ -140,7 +141,7 @@ def _panels() -> list[tuple[registry.Panel, dict[str, Any] | None]]:
     for panel in registry.admin_panels:
         try:
             with db.session.begin_nested():
-                context = panel.context()
+                context = cached_figures(("admin-panel", panel.name), panel.context)
         except Exception:  # a broken panel shows "not available", the rest still works
             current_app.logger.exception("admin panel %s failed", panel.name)
             context = None
@@ -153,11 +154,13 @@ def _panels() -> list[tuple[registry.Panel, dict[str, Any] | None]]:
 def index():
     scope = _scope()
     branch_id = services.effective_branch(scope, request.args.get("branch"))
-    trend = services.activation_trend(branch_id)
+    trend = cached_figures(("trend", branch_id), lambda: services.activation_trend(branch_id))
     context = {
         "branch_id": branch_id,
         "scope": scope,
-        "figures": services.member_figures(branch_id),
+        "figures": cached_figures(
+            ("members", branch_id), lambda: services.member_figures(branch_id)
+        ),
         "trend": [(day.strftime("%m-%d"), count) for day, count in trend],
         "trend_total": sum(count for _, count in trend),
     }

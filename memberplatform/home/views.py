@@ -4,6 +4,7 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify, redirect, request, session, url_for
 from flask_login import current_user
 
+from memberplatform.core.cache import cached_figures
 from memberplatform.core.registry import home_panels, me_panels
 from memberplatform.extensions import db
 from memberplatform.web import render, roles_required
@@ -14,7 +15,9 @@ bp = Blueprint("home", __name__)
 
 @bp.get("/")
 def index():  # access: anyone
-    panels = [(panel, panel.context()) for panel in home_panels]
+    panels = [
+        (panel, cached_figures(("home-panel", panel.name), panel.context)) for panel in home_panels
+    ]
     return render("home/index.html", panels=panels)
 
 

@@ -77,3 +77,24 @@ def test_page_query_counts_do_not_grow_with_data(app, runner):
         seed.seed_members(db.engine, 190, 10, "x")  # now 200 bench members
     large = _counts(app, ids)
     assert large == small
+
+
+def test_cached_figures_render_again_from_the_cache(app_factory):
+    """With the figures cache on (production), a second request renders the cached
+    panel contexts outside the session that loaded them: it must still work."""
+    app = app_factory(FIGURES_CACHE_SECONDS=30)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["seed-demo", "--password", "Demo-Pass-2020"]).exit_code == 0
+    admin = app.test_client()
+    admin.post("/auth/login", data={"phone": "13600000000", "password": "Demo-Pass-2020"})
+    anonymous = app.test_client()
+    for client, path in ((anonymous, "/"), (admin, "/admin"), (anonymous, "/impact")):
+        first = client.get(path)
+        second = client.get(path)
+        assert first.status_code == second.status_code == 200, path
+        assert "不可用" not in second.get_data(as_text=True), path
+    with app.app_context():
+        engine = db.engine
+    with count_queries(engine) as statements:
+        anonymous.get("/")
+    assert len(statements) <= 2  # the cards come from the cache

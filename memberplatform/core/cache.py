@@ -1,0 +1,42 @@
+"""A short-lived, per-process cache for aggregate figures (home cards, console panels).
+
+Figures over 100,000 members and a million ledger entries cost tens of milliseconds;
+the home page and the console show them to everyone, so each worker keeps them for
+``FIGURES_CACHE_SECONDS`` (default 30; 0 turns it off, as the tests do). Nothing here
+is ever a source of truth: a stale figure is at most that many seconds old, and every
+business rule reads the database. Several workers or hosts each keep their own copy,
+which is harmless for figures.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from flask import current_app
+
+T = TypeVar("T")
+_lock = threading.Lock()
+_store: dict[Hashable, tuple[float, Any]] = {}
+MAX_ENTRIES = 1_000
+
+
+def cached_figures(key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, or its value from less than FIGURES_CACHE_SECONDS ago."""
+    ttl = current_app.config.get("FIGURES_CACHE_SECONDS", 30)
+    if not ttl:
+        return compute()
+    now = time.monotonic()
+    full_key = (id(current_app._get_current_object()), key)
+    with _lock:
+        hit = _store.get(full_key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    value = compute()
+    with _lock:
+        if len(_store) >= MAX_ENTRIES:
+            _store.clear()
+        _store[full_key] = (now + ttl, value)
+    return value
