@@ -496,10 +496,17 @@ def verdicts(results: dict) -> list[str]:
         for rush in block.get("rushes") or []:
             ratio = rush["per_second"] / base
             ok = rush["errors"] == 0
-            out.append(
-                f"{'PASS' if ok else 'MISS'} rush {rush['rush']} errors {rush['errors']} "
-                f"({block['engine']}); throughput ÷ baseline {ratio:.2f}"
-            )
+            line = f"rush {rush['rush']} ({block['engine']}): errors {rush['errors']}"
+            if rush["rush"].startswith("1,000 kits"):
+                oversold = rush["outcome"].get("claims", 0) > rushes.KITS
+                ok = ok and not oversold and ratio >= TARGETS["kit_claims_ratio"]
+                line += (
+                    f", oversold {int(oversold)}, claims/s ÷ baseline {ratio:.2f} "
+                    f"≥ {TARGETS['kit_claims_ratio']}"
+                )
+            else:
+                line += f", throughput ÷ baseline {ratio:.2f}"
+            out.append(f"{'PASS' if ok else 'MISS'} {line}")
         export = block.get("export")
         if export and export.get("ratio"):
             ok = export["ratio"] <= TARGETS["export_rss_growth"]
