@@ -90,12 +90,25 @@ def register_extensions(app: Flask) -> None:
 
 
 def _load_user(user_id: str):
+    import sqlalchemy as sa
+    import sqlalchemy.orm as so
+
     from memberplatform.auth.models import User
 
     raw_id, _, token = user_id.partition(":")
     if not raw_id.isdigit():
         return None
-    user = _db.session.get(User, int(raw_id))
+    # One statement per request: the user with its roles (needed for every page's
+    # navigation); tags load only when an eligibility rule asks for them.
+    user = (
+        _db.session.execute(
+            sa.select(User)
+            .where(User.id == int(raw_id))
+            .options(so.joinedload(User.role_rows), so.lazyload(User.tag_rows))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if user is None or not hmac.compare_digest(user.session_token, token):
         return None  # password changed (token rotated): this session has ended
     return user

@@ -208,15 +208,9 @@ def _me_panel(user) -> dict:
             .limit(5)
         )
     )
+    progress = services.progress_for([e for e in enrolments if e.status == "enrolled"])
     return {
-        "items": [
-            (
-                e,
-                services.progress_of(e) if e.status == "enrolled" else None,
-                services.waitlist_rank(e),
-            )
-            for e in enrolments
-        ],
+        "items": [(e, progress.get(e.id), services.waitlist_rank(e)) for e in enrolments],
         "registrations": [(r, services.waitlist_rank(r)) for r in registrations],
     }
 

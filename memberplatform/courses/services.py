@@ -345,6 +345,33 @@ def progress_of(enrolment: Enrolment) -> Progress:
     return Progress(done or 0, total or 0)
 
 
+def progress_for(enrolments: list[Enrolment]) -> dict[int, Progress]:
+    """Progress of many enrolments in two statements (for lists such as /me)."""
+    if not enrolments:
+        return {}
+    course_ids = {e.course_id for e in enrolments}
+    totals = dict(
+        db.session.execute(
+            sa.select(Lesson.course_id, sa.func.count(Lesson.id))
+            .where(Lesson.course_id.in_(course_ids))
+            .group_by(Lesson.course_id)
+        ).all()
+    )
+    done = dict(
+        db.session.execute(
+            sa.select(LessonProgress.enrolment_id, sa.func.count(LessonProgress.id))
+            .join(Lesson, Lesson.id == LessonProgress.lesson_id)
+            .join(Enrolment, Enrolment.id == LessonProgress.enrolment_id)
+            .where(
+                LessonProgress.enrolment_id.in_([e.id for e in enrolments]),
+                Lesson.course_id == Enrolment.course_id,
+            )
+            .group_by(LessonProgress.enrolment_id)
+        ).all()
+    )
+    return {e.id: Progress(done.get(e.id, 0), totals.get(e.course_id, 0)) for e in enrolments}
+
+
 @dataclass(frozen=True)
 class MarkResult:
     enrolment: Enrolment
