@@ -21,6 +21,8 @@ def test_activate_login_switch_language_logout(live_server, page):
     page.goto(live_server("/"))
     expect(page.get_by_role("heading", name="工会会员服务平台")).to_be_visible()
     page.get_by_role("link", name="激活账号").first.click()
+    expect(page).to_have_url(re.compile(r"/auth/activate$"))
+    page.wait_for_load_state("load")  # htmx processes the form on DOMContentLoaded
 
     page.get_by_label("会员号").fill("ZGC10001")
     page.get_by_label("手机号").fill("13812345678")
@@ -30,10 +32,17 @@ def test_activate_login_switch_language_logout(live_server, page):
     # htmx swaps only the form, with the message next to the field
     expect(page.get_by_text("密码至少 8 个字符。")).to_be_visible()
 
+    expect(page.get_by_label("会员号")).to_have_value("ZGC10001")
     page.get_by_label("新密码").fill(PASSWORD)
     page.get_by_label("再次输入密码").fill(PASSWORD)
+    expect(page.get_by_label("新密码")).to_have_value(PASSWORD)
+    expect(page.get_by_label("再次输入密码")).to_have_value(PASSWORD)
     page.get_by_role("button", name="激活").click()
-    expect(page).to_have_url(re.compile(r"/me$"))
+    try:
+        expect(page).to_have_url(re.compile(r"/me$"))
+    except AssertionError:
+        screenshot(page, "foundation-activation-failure")
+        raise
     expect(page.get_by_role("heading", name="您好，张三明")).to_be_visible()
 
     page.get_by_test_id("logout").click()
