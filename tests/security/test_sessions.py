@@ -242,3 +242,13 @@ def test_login_limits_are_shared_by_workers_through_redis(app_factory, make_user
         .status_code
         == 429
     )
+
+
+def test_every_limited_write_endpoint_exists(app):
+    """The list of bot-prone writes names real endpoints (a renamed view must not
+    silently lose its limit)."""
+    from memberplatform.security.limits import WRITE_ENDPOINTS
+
+    missing = [e for e in WRITE_ENDPOINTS if e not in app.view_functions]
+    assert missing == []
+    assert all(app.view_functions[e]._write_limited for e in WRITE_ENDPOINTS)
