@@ -33,6 +33,36 @@ class SeatRules:
     holding_since: str  # the entry's "got a place at" column
 
 
+def parents_with_lapsed_offers(rules: SeatRules, now: datetime) -> list[int]:
+    """Ids of courses / exam sessions holding an offer whose confirmation window passed."""
+    fk = getattr(rules.entry, rules.fk)
+    return list(
+        db.session.scalars(
+            sa.select(fk)
+            .where(rules.entry.status == "offered", rules.entry.offer_expires_at <= now)
+            .distinct()
+            .order_by(fk)
+        )
+    )
+
+
+def lapsed_offers(rules: SeatRules, parent_id: int, now: datetime) -> list[Any]:
+    """The lapsed offers of one parent, locked (call after :func:`lock_parent`)."""
+    return list(
+        db.session.scalars(
+            sa.select(rules.entry)
+            .where(
+                getattr(rules.entry, rules.fk) == parent_id,
+                rules.entry.status == "offered",
+                rules.entry.offer_expires_at <= now,
+            )
+            .order_by(rules.entry.id)
+            .with_for_update(of=rules.entry)
+            .execution_options(populate_existing=True)
+        )
+    )
+
+
 def lock_parent(rules: SeatRules, parent_id: int) -> Any:
     """The parent row, fresh and locked for the rest of the transaction (or None)."""
     return db.session.scalar(

@@ -264,27 +264,10 @@ def expire_course_offers(now: datetime | None = None) -> int:
     Idempotent: a lapsed offer is cancelled once; running again finds nothing.
     """
     now = now or utcnow()
-    course_ids = db.session.scalars(
-        sa.select(Enrolment.course_id)
-        .where(Enrolment.status == "offered", Enrolment.offer_expires_at <= now)
-        .distinct()
-        .order_by(Enrolment.course_id)
-    ).all()
     lapsed = 0
-    for course_id in course_ids:
+    for course_id in seats.parents_with_lapsed_offers(COURSE_SEATS, now):
         course = seats.lock_parent(COURSE_SEATS, course_id)
-        due = db.session.scalars(
-            sa.select(Enrolment)
-            .where(
-                Enrolment.course_id == course_id,
-                Enrolment.status == "offered",
-                Enrolment.offer_expires_at <= now,
-            )
-            .order_by(Enrolment.id)
-            .with_for_update(of=Enrolment)
-            .execution_options(populate_existing=True)
-        ).all()
-        for enrolment in due:
+        for enrolment in seats.lapsed_offers(COURSE_SEATS, course_id, now):
             seats.leave(COURSE_SEATS, enrolment, now)
             _refund_fee(enrolment)
             notify(
@@ -812,27 +795,10 @@ def confirm_exam_offer(
 
 def expire_exam_offers(now: datetime | None = None) -> int:
     now = now or utcnow()
-    session_ids = db.session.scalars(
-        sa.select(ExamRegistration.session_id)
-        .where(ExamRegistration.status == "offered", ExamRegistration.offer_expires_at <= now)
-        .distinct()
-        .order_by(ExamRegistration.session_id)
-    ).all()
     lapsed = 0
-    for session_id in session_ids:
+    for session_id in seats.parents_with_lapsed_offers(EXAM_SEATS, now):
         session = seats.lock_parent(EXAM_SEATS, session_id)
-        due = db.session.scalars(
-            sa.select(ExamRegistration)
-            .where(
-                ExamRegistration.session_id == session_id,
-                ExamRegistration.status == "offered",
-                ExamRegistration.offer_expires_at <= now,
-            )
-            .order_by(ExamRegistration.id)
-            .with_for_update(of=ExamRegistration)
-            .execution_options(populate_existing=True)
-        ).all()
-        for registration in due:
+        for registration in seats.lapsed_offers(EXAM_SEATS, session_id, now):
             seats.leave(EXAM_SEATS, registration, now)
             notify(
                 registration.user_id,

@@ -43,7 +43,7 @@ from memberplatform.web import (
     roles_required,
     with_trigger,
 )
-from memberplatform.web.forms import attach_error
+from memberplatform.web.forms import attach_error, perform
 from memberplatform.web.i18n import local_datetime
 
 bp = Blueprint("kits", __name__)
@@ -534,22 +534,19 @@ def staff_points():  # access: staff
 
 def _save_point(point: PickupPoint | None):
     form = PointForm(obj=point if request.method == "GET" else None)
-    if form.validate_on_submit():
-        try:
-            services.save_point(
-                current_user,
-                point,
-                name=form.name.data,
-                address=form.address.data,
-                hours=form.hours.data,
-                active=form.active.data,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            flash(_("Pickup point saved."), "success")
-            return hx_redirect(url_for("kits.staff_points"))
+    if perform(
+        form,
+        lambda: services.save_point(
+            current_user,
+            point,
+            name=form.name.data,
+            address=form.address.data,
+            hours=form.hours.data,
+            active=form.active.data,
+        ),
+    ):
+        flash(_("Pickup point saved."), "success")
+        return hx_redirect(url_for("kits.staff_points"))
     return render(
         "kits/staff_point_form.html",
         fragment="form",

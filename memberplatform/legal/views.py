@@ -31,7 +31,7 @@ from memberplatform.legal.models import (
     MenuItem,
 )
 from memberplatform.web import hx_redirect, load_or_404, render, roles_required
-from memberplatform.web.forms import attach_error
+from memberplatform.web.forms import attach_error, perform
 
 bp = Blueprint("legal", __name__)
 
@@ -218,16 +218,13 @@ def follow_up(request_id: int):  # access: the requester (others 404/403)
     if legal_request.requester_id != current_user.id:
         abort(403)
     form = forms.FollowUpForm()
-    if form.validate_on_submit():
-        try:
-            services.follow_up(current_user, legal_request, form.body.data, files=_files())
-        except DomainError as error:
-            db.session.rollback()
-            _refused(error)
-            attach_error(form, error)
-        else:
-            flash(_("Your message has been sent."), "success")
-            return hx_redirect(url_for("legal.request_detail", request_id=request_id))
+    if perform(
+        form,
+        lambda: services.follow_up(current_user, legal_request, form.body.data, files=_files()),
+        on_refused=_refused,
+    ):
+        flash(_("Your message has been sent."), "success")
+        return hx_redirect(url_for("legal.request_detail", request_id=request_id))
     return _detail(legal_request, 422, "follow_form", follow_form=form)
 
 
@@ -241,17 +238,14 @@ def reply(request_id: int):  # access: the assigned lawyer (others 404/403)
     action = request.form.get("action", "answer")
     if action not in ("answer", "ask_info"):
         abort(400)
-    if form.validate_on_submit():
-        operation = services.answer if action == "answer" else services.ask_for_information
-        try:
-            operation(current_user, legal_request, form.body.data, files=_files())
-        except DomainError as error:
-            db.session.rollback()
-            _refused(error)
-            attach_error(form, error)
-        else:
-            flash(_("Your reply has been sent to the member."), "success")
-            return hx_redirect(url_for("legal.request_detail", request_id=request_id))
+    operation = services.answer if action == "answer" else services.ask_for_information
+    if perform(
+        form,
+        lambda: operation(current_user, legal_request, form.body.data, files=_files()),
+        on_refused=_refused,
+    ):
+        flash(_("Your reply has been sent to the member."), "success")
+        return hx_redirect(url_for("legal.request_detail", request_id=request_id))
     return _detail(legal_request, 422, "reply_form", reply_form=form)
 
 
@@ -282,15 +276,12 @@ def add_note(request_id: int):  # access: the assigned lawyer and admins (others
     if not services.sees_internal(current_user, legal_request):
         abort(403)
     form = forms.NoteForm()
-    if form.validate_on_submit():
-        try:
-            services.add_note(current_user, legal_request, form.note.data)
-        except DomainError as error:
-            db.session.rollback()
-            _refused(error)
-            attach_error(form, error)
-        else:
-            return hx_redirect(url_for("legal.request_detail", request_id=request_id) + "#notes")
+    if perform(
+        form,
+        lambda: services.add_note(current_user, legal_request, form.note.data),
+        on_refused=_refused,
+    ):
+        return hx_redirect(url_for("legal.request_detail", request_id=request_id) + "#notes")
     return _detail(legal_request, 422, "note_form", note_form=form)
 
 
@@ -319,18 +310,15 @@ def rate(request_id: int):  # access: the requester (others 404/403)
     if legal_request.requester_id != current_user.id:
         abort(403)
     form = forms.RateForm()
-    if form.validate_on_submit():
-        try:
-            services.rate(
-                current_user, legal_request, int(form.rating.data), form.comment.data or ""
-            )
-        except DomainError as error:
-            db.session.rollback()
-            _refused(error)
-            attach_error(form, error)
-        else:
-            flash(_("Thank you for your rating."), "success")
-            return hx_redirect(url_for("legal.request_detail", request_id=request_id))
+    if perform(
+        form,
+        lambda: services.rate(
+            current_user, legal_request, int(form.rating.data), form.comment.data or ""
+        ),
+        on_refused=_refused,
+    ):
+        flash(_("Thank you for your rating."), "success")
+        return hx_redirect(url_for("legal.request_detail", request_id=request_id))
     return _detail(legal_request, 422, "rate_form", rate_form=form)
 
 
@@ -664,22 +652,19 @@ def item_status(item_id: int, action: str):  # access: staff
 def edit_hotline(hotline_id: int | None = None):  # access: staff
     hotline = load_or_404(Hotline, hotline_id) if hotline_id else None
     form = forms.HotlineForm(obj=hotline)
-    if form.validate_on_submit():
-        try:
-            services.save_hotline(
-                current_user,
-                hotline,
-                name=form.name.data,
-                number=form.number.data,
-                hours=form.hours.data,
-                active=form.active.data,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            attach_error(form, error)
-        else:
-            flash(_("Saved."), "success")
-            return hx_redirect(url_for("legal.manage"))
+    if perform(
+        form,
+        lambda: services.save_hotline(
+            current_user,
+            hotline,
+            name=form.name.data,
+            number=form.number.data,
+            hours=form.hours.data,
+            active=form.active.data,
+        ),
+    ):
+        flash(_("Saved."), "success")
+        return hx_redirect(url_for("legal.manage"))
     title = _("Edit hotline") if hotline else _("New hotline")
     return _edit_page(form, title, request.path, False)
 
