@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -134,9 +133,12 @@ def start_gunicorn(
 # --- sessions --------------------------------------------------------------------
 
 
-def identifier() -> str:
-    """Flask-Login's session identifier for our load generator (no User-Agent header)."""
-    return hashlib.sha512(b"127.0.0.1|None").hexdigest()
+def identifier(app) -> str:
+    """Flask-Login's session identifier for our load generator (127.0.0.1, no User-Agent)."""
+    from flask_login.utils import _create_identifier
+
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+        return _create_identifier()
 
 
 def cookie_for(app, user_id: int, token: str) -> tuple[str, str]:
@@ -147,10 +149,11 @@ def cookie_for(app, user_id: int, token: str) -> tuple[str, str]:
         {
             "_user_id": f"{user_id}:{token}",
             "_fresh": True,
-            "_id": identifier(),
+            "_id": identifier(app),
             "_permanent": True,
             "csrf_token": raw_csrf,
             "locale": "zh_CN",
+            "_issued": int(time.time()),  # as the browser holds it after login
         }
     )
     csrf = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw_csrf)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import os
 from importlib import import_module
 from importlib.util import find_spec
@@ -51,6 +50,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
+    from memberplatform.web.sessions import ThrottledRefreshSessionInterface
+
+    app.session_interface = ThrottledRefreshSessionInterface()
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -90,28 +92,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def _load_user(user_id: str):
-    import sqlalchemy as sa
-    import sqlalchemy.orm as so
+    from memberplatform.auth.identity import load_signed_in
 
-    from memberplatform.auth.models import User
-
-    raw_id, _, token = user_id.partition(":")
-    if not raw_id.isdigit():
-        return None
-    # One statement per request: the user with its roles (needed for every page's
-    # navigation); tags load only when an eligibility rule asks for them.
-    user = (
-        _db.session.execute(
-            sa.select(User)
-            .where(User.id == int(raw_id))
-            .options(so.joinedload(User.role_rows), so.lazyload(User.tag_rows))
-        )
-        .unique()
-        .scalar_one_or_none()
-    )
-    if user is None or not hmac.compare_digest(user.session_token, token):
-        return None  # password changed (token rotated): this session has ended
-    return user
+    return load_signed_in(user_id)
 
 
 def _unauthorized():

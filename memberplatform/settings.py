@@ -59,6 +59,8 @@ def from_environment(instance_path: str) -> dict[str, object]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_DURATION": _int("REMEMBER_DAYS", 30) * 24 * 3600,
         "PERMANENT_SESSION_LIFETIME": _int("SESSION_HOURS", 12) * 3600,
+        # An unchanged session cookie is re-issued (sliding its expiry) at most this often.
+        "SESSION_REFRESH_SECONDS": _int("SESSION_REFRESH_SECONDS", 300),
         "PREFERRED_URL_SCHEME": "https" if _bool("SESSION_COOKIE_SECURE", False) else "http",
         "BABEL_DEFAULT_LOCALE": os.environ.get("DEFAULT_LOCALE", "zh_CN"),
         "BABEL_DEFAULT_TIMEZONE": os.environ.get("TIME_ZONE", "Asia/Shanghai"),

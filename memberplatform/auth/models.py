@@ -107,6 +107,19 @@ class User(UserMixin, Base):
     def tags(self) -> frozenset[str]:
         return frozenset(row.tag for row in self.tag_rows)
 
+    @property
+    def enterprise_name(self) -> str | None:
+        return self.enterprise.name if self.enterprise else None
+
+    @property
+    def branch_name(self) -> str | None:
+        return self.branch.name if self.branch else None
+
+    @property
+    def record(self) -> User:
+        """Itself (``current_user.record`` is the ORM user whatever ``current_user`` is)."""
+        return self
+
     def has_role(self, *roles: str) -> bool:
         """True when the user holds any of ``roles`` (admin holds every role)."""
         mine = self.roles

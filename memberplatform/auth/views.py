@@ -70,7 +70,7 @@ def login():  # access: anyone
 def logout():  # access: anyone (a no-op when logged out)
     if current_user.is_authenticated:
         # A new token ends this session everywhere, even a copied cookie or remember-me.
-        current_user.session_token = new_session_token()
+        current_user.record.session_token = new_session_token()
     logout_user()
     session.clear()
     flash(_("You have logged out."), "info")
@@ -123,11 +123,13 @@ def password():  # access: any logged-in user
     form = PasswordChangeForm()
     if form.validate_on_submit():
         try:
-            services.change_password(current_user, form.current_password.data, form.password.data)
+            services.change_password(
+                current_user.record, form.current_password.data, form.password.data
+            )
         except DomainError as error:
             attach_error(form, error)
         else:
-            _start_session(current_user._get_current_object())  # new token for this session
+            _start_session(current_user.record)  # new token for this session
             flash(_("Your password has been changed. Other devices are logged out."), "success")
             return hx_redirect(url_for("home.me"))
     status = 422 if form.errors or form.form_errors else 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -25,7 +26,15 @@ from memberplatform.points import services as points
 from memberplatform.points.models import LedgerEntry
 
 from . import services
-from .models import HOLDING, Course, Enrolment, ExamRegistration, ExamSession, Lesson
+from .models import (
+    HOLDING,
+    Course,
+    Enrolment,
+    ExamRegistration,
+    ExamSession,
+    Lesson,
+    LessonProgress,
+)
 
 points.register_reason("course_completion", _l("Course completed"))
 points.register_reason("course_fee", _l("Course fee"))
@@ -190,29 +199,86 @@ def _one_reward(session: so.Session) -> Iterator[str]:
 
 @me_panel("courses", 40, "courses/_me_panel.html")
 def _me_panel(user) -> dict:
+    """Enrolments with title, progress and waitlist place in one statement; exams in one."""
     from memberplatform.extensions import db
 
-    enrolments = list(
-        db.session.scalars(
-            sa.select(Enrolment)
-            .where(Enrolment.user_id == user.id, Enrolment.status != "cancelled")
-            .order_by(Enrolment.joined_at.desc())
-            .limit(10)
-        )
-    )
-    registrations = list(
-        db.session.scalars(
-            sa.select(ExamRegistration)
-            .where(ExamRegistration.user_id == user.id, ExamRegistration.status != "cancelled")
-            .order_by(ExamRegistration.joined_at.desc())
-            .limit(5)
-        )
-    )
-    progress = services.progress_for([e for e in enrolments if e.status == "enrolled"])
+    params = {"user_id": user.id}
+    items = db.session.execute(_my_enrolments(), params).all()
+    registrations = db.session.execute(_my_registrations(), params).all()
     return {
-        "items": [(e, progress.get(e.id), services.waitlist_rank(e)) for e in enrolments],
-        "registrations": [(r, services.waitlist_rank(r)) for r in registrations],
+        "items": [
+            (
+                row,
+                services.Progress(row.done, row.total) if row.status == "enrolled" else None,
+                row.rank,
+            )
+            for row in items
+        ],
+        "registrations": [(row, row.rank) for row in registrations],
     }
+
+
+def _waitlist_rank(entry, fk: str) -> sa.ColumnElement:
+    """1 for the head of the waitlist, None when not waitlisted (as ``seats.queue_rank``)."""
+    ahead = so.aliased(entry)
+    count = (
+        sa.select(sa.func.count(ahead.id))
+        .where(
+            getattr(ahead, fk) == getattr(entry, fk),
+            ahead.status == "waitlisted",
+            ahead.waitlist_position < entry.waitlist_position,
+        )
+        .scalar_subquery()
+    )
+    waiting = sa.and_(entry.status == "waitlisted", entry.waitlist_position.is_not(None))
+    return sa.case((waiting, count + 1), else_=None)
+
+
+@cache
+def _my_enrolments() -> sa.Select:
+    total = sa.select(sa.func.count(Lesson.id)).where(Lesson.course_id == Enrolment.course_id)
+    done = (
+        sa.select(sa.func.count(LessonProgress.id))
+        .join(Lesson, Lesson.id == LessonProgress.lesson_id)
+        .where(LessonProgress.enrolment_id == Enrolment.id, Lesson.course_id == Enrolment.course_id)
+    )
+    return (
+        sa.select(
+            Enrolment.id,
+            Enrolment.course_id,
+            Enrolment.status,
+            Enrolment.completed_at,
+            Course.title.label("course_title"),
+            total.scalar_subquery().label("total"),
+            done.scalar_subquery().label("done"),
+            _waitlist_rank(Enrolment, "course_id").label("rank"),
+        )
+        .join(Course, Course.id == Enrolment.course_id)
+        .where(Enrolment.user_id == sa.bindparam("user_id"), Enrolment.status != "cancelled")
+        .order_by(Enrolment.joined_at.desc())
+        .limit(10)
+    )
+
+
+@cache
+def _my_registrations() -> sa.Select:
+    return (
+        sa.select(
+            ExamRegistration.id,
+            ExamRegistration.session_id,
+            ExamRegistration.status,
+            ExamRegistration.passed,
+            ExamSession.qualification,
+            _waitlist_rank(ExamRegistration, "session_id").label("rank"),
+        )
+        .join(ExamSession, ExamSession.id == ExamRegistration.session_id)
+        .where(
+            ExamRegistration.user_id == sa.bindparam("user_id"),
+            ExamRegistration.status != "cancelled",
+        )
+        .order_by(ExamRegistration.joined_at.desc())
+        .limit(5)
+    )
 
 
 @admin_panel("courses", 40, "courses/_admin_panel.html")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from memberplatform.core.registry import (
 )
 from memberplatform.db import utcnow
 from memberplatform.donations import services
-from memberplatform.donations.models import Campaign, Donation, Fulfilment
+from memberplatform.donations.models import Campaign, Donation, Fulfilment, format_amount
 from memberplatform.extensions import db
 from memberplatform.notifications.services import register_message
 from memberplatform.points import services as points
@@ -202,12 +203,36 @@ def _fulfilled_matches_records(session: so.Session) -> Iterator[str]:
 
 @me_panel("donations", 20, "donations/_me_panel.html")
 def _me(user: Any) -> dict[str, Any]:
-    count, units_points = db.session.execute(
+    """The latest five donations and the totals of all of them, in one statement."""
+    rows = db.session.execute(_my_donations(), {"user_id": user.id}).all()
+    return {
+        "count": rows[0].live_count if rows else 0,
+        "points": rows[0].live_points if rows else 0,
+        "recent": [(row, format_amount(row.units, row.unit_label, row.item_name)) for row in rows],
+    }
+
+
+@cache
+def _my_donations() -> sa.Select:
+    live = Donation.refunded_at.is_(None)
+    return (
         sa.select(
-            sa.func.count(Donation.id), sa.func.coalesce(sa.func.sum(Donation.points), 0)
-        ).where(Donation.user_id == user.id, Donation.refunded_at.is_(None))
-    ).one()
-    return {"count": count, "points": units_points, "recent": services.donations_of(user, limit=5)}
+            Donation.certificate_no,
+            Donation.units,
+            Donation.created_at,
+            Donation.refunded_at,
+            Campaign.title.label("campaign_title"),
+            Campaign.unit_label,
+            Campaign.item_name,
+            # window totals see every donation of the member, before the LIMIT
+            sa.func.sum(sa.case((live, 1), else_=0)).over().label("live_count"),
+            sa.func.sum(sa.case((live, Donation.points), else_=0)).over().label("live_points"),
+        )
+        .join(Campaign, Campaign.id == Donation.campaign_id)
+        .where(Donation.user_id == sa.bindparam("user_id"))
+        .order_by(Donation.id.desc())
+        .limit(5)
+    )
 
 
 @home_panel("donations", 20, "donations/_home_panel.html")

@@ -99,7 +99,11 @@ class Campaign(Base):
 
     def amount(self, units: int) -> str:
         """``13000 只医用口罩``: a number of units with the measure word and item."""
-        return f"{units:,} {self.unit_label}{self.item_name}"
+        return format_amount(units, self.unit_label, self.item_name)
+
+
+def format_amount(units: int, unit_label: str, item_name: str) -> str:
+    return f"{units:,} {unit_label}{item_name}"
 
 
 class Donation(Base):

@@ -52,7 +52,7 @@ def set_language():  # access: anyone
     if locale in LOCALES:
         session["locale"] = locale
         if current_user.is_authenticated:
-            current_user.locale = locale
+            current_user.record.locale = locale
     target = request.form.get("next") or url_for("home.index")
     if not target.startswith("/") or target.startswith("//"):
         target = url_for("home.index")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -197,7 +198,27 @@ def _redeemed_once(session: so.Session) -> Iterator[str]:
 
 @me_panel("kits", 30, "kits/_me_panel.html")
 def _me(user: Any) -> dict[str, Any]:
-    return {"claims": services.claims_of(user.id, limit=5)}
+    return {"claims": db.session.execute(_my_latest_claims(), {"user_id": user.id}).all()}
+
+
+@cache
+def _my_latest_claims() -> sa.Select:
+    return (
+        sa.select(
+            KitClaim.id,
+            KitClaim.status,
+            KitClaim.mode,
+            KitClaim.pickup_code,
+            KitClaim.expires_at,
+            KitType.name.label("kit_name"),
+            PickupPoint.name.label("point_name"),
+        )
+        .join(KitType, KitType.id == KitClaim.kit_type_id)
+        .join(PickupPoint, PickupPoint.id == KitClaim.point_id)
+        .where(KitClaim.user_id == sa.bindparam("user_id"))
+        .order_by(KitClaim.id.desc())
+        .limit(5)
+    )
 
 
 @home_panel("kits", 30, "kits/_home_panel.html")

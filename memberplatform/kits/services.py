@@ -155,8 +155,9 @@ class Member:
 
 
 def member_of(user: Any) -> Any:
-    """A ``User`` as it is, or the eligibility facts of the user with this id."""
-    if isinstance(user, User | Member):
+    """A user as it is (``User``, the signed-in user, ``Member``), or the eligibility
+    facts of the user with this id."""
+    if not isinstance(user, int):
         return user
     row = db.session.execute(
         sa.select(User.id, User.status, User.enterprise_id, User.branch_id).where(User.id == user)

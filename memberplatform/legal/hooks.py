@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -166,7 +167,7 @@ def _numbers(session: so.Session) -> Iterator[str]:
 
 @me_panel("legal", 50, "legal/_me_panel.html")
 def _me_panel(user) -> dict:
-    rows = db.session.scalars(services.my_requests_query(user).limit(5)).unique().all()
+    rows = db.session.execute(_my_latest_requests(), {"user_id": user.id}).all()
     return {
         "requests": [
             (r, str(services.STATUS_LABELS[r.status]), services.STATUS_CLASSES[r.status])
@@ -174,6 +175,22 @@ def _me_panel(user) -> dict:
         ],
         "is_lawyer": "lawyer" in user.roles,
     }
+
+
+@cache
+def _my_latest_requests() -> sa.Select:
+    return (
+        sa.select(
+            LegalRequest.id,
+            LegalRequest.number,
+            LegalRequest.status,
+            MenuItem.title.label("item_title"),
+        )
+        .join(MenuItem, MenuItem.id == LegalRequest.item_id)
+        .where(LegalRequest.requester_id == sa.bindparam("user_id"))
+        .order_by(LegalRequest.id.desc())
+        .limit(5)
+    )
 
 
 @admin_panel("legal", 50, "legal/_admin_panel.html")

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app
+from flask import current_app, g, request
 from flask_babel import lazy_gettext as _l
 
 from memberplatform.auth.signals import user_activated
 from memberplatform.core.registry import integrity_check, me_panel
+from memberplatform.db import SAFE_METHODS
 from memberplatform.notifications.services import register_message
 from memberplatform.points import services
 from memberplatform.points.models import LedgerEntry, LotUse, PointsAccount, PointsLot
@@ -138,8 +139,15 @@ def _entries_match_lots(session: so.Session) -> Iterator[str]:
 
 @me_panel("points", 10, "points/_me_panel.html")
 def _me_panel(user) -> dict:
-    streak, done = services.streak_of(user)
-    return {"balance": services.balance_of(user), "streak": streak, "done": done}
+    balance, streak, done = services.dashboard_of(user)
+    _remember_balance(user.id, balance)
+    return {"balance": balance, "streak": streak, "done": done}
+
+
+def _remember_balance(user_id: int, balance: int) -> None:
+    """A read-only request shows the balance twice (panel and badge): read it once."""
+    if request.method in SAFE_METHODS:
+        g.points_balance = (user_id, balance)
 
 
 def balance_for_badge() -> int:
@@ -148,4 +156,7 @@ def balance_for_badge() -> int:
 
     if not current_user.is_authenticated:
         return 0
+    seen = g.get("points_balance")
+    if seen is not None and seen[0] == current_user.id and request.method in SAFE_METHODS:
+        return seen[1]
     return services.balance_of(current_user)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -342,13 +343,12 @@ def grant(user: Any, amount: int, *, actor: Any, note: str, idempotency_key: str
     return entry
 
 
+_BALANCE = sa.select(PointsAccount.balance).where(PointsAccount.user_id == sa.bindparam("user_id"))
+
+
 def balance_of(user: Any) -> int:
-    return (
-        db.session.scalar(
-            sa.select(PointsAccount.balance).where(PointsAccount.user_id == _user_id(user))
-        )
-        or 0
-    )
+    # Built once: every page's badge asks, and building the query costs more than running it.
+    return db.session.scalar(_BALANCE, {"user_id": _user_id(user)}) or 0
 
 
 # --- expiry -------------------------------------------------------------------
@@ -505,6 +505,38 @@ def streak_of(user: Any, *, now: datetime | None = None) -> tuple[int, bool]:
     if last is None:
         return 0, False
     return last.streak, last.day == day
+
+
+def dashboard_of(user: Any, *, now: datetime | None = None) -> tuple[int, int, bool]:
+    """(balance, current streak, checked in today) in one statement, for the /me panel."""
+    day = local_today(now)
+    row = db.session.execute(
+        _dashboard_statement(), {"user_id": _user_id(user), "since": day - timedelta(days=1)}
+    ).one()
+    if row.day is None:
+        return row.balance or 0, 0, False
+    return row.balance or 0, row.streak, row.day == day
+
+
+@cache
+def _dashboard_statement() -> sa.Select:
+    user_id, since = sa.bindparam("user_id"), sa.bindparam("since")
+
+    def latest(column):
+        return (
+            sa.select(column)
+            .where(CheckIn.user_id == user_id, CheckIn.day >= since)
+            .order_by(CheckIn.day.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    balance = sa.select(PointsAccount.balance).where(PointsAccount.user_id == user_id)
+    return sa.select(
+        balance.scalar_subquery().label("balance"),
+        latest(CheckIn.day).label("day"),
+        latest(CheckIn.streak).label("streak"),
+    )
 
 
 # --- reading -------------------------------------------------------------------

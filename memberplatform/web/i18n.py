@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Flask, current_app, has_request_context, request, session, url_for
-from flask_babel import format_datetime, get_locale
+from flask.globals import _cv_app
+from flask_babel import format_datetime, get_locale, get_translations
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -49,7 +50,35 @@ def _optional_url(endpoint: str, **values: object) -> str | None:
     return url_for(endpoint, **values) if _has_endpoint(endpoint) else None
 
 
+def request_translations():
+    """The current request's catalogue, looked up once per locale instead of per message.
+
+    Flask-Babel resolves ``g``, the domain, the locale and a cache key on every
+    ``_()`` call, and a page has dozens. The catalogue is kept on ``g`` with the
+    locale it was found for, so a locale change (``flask_babel.refresh``) is followed.
+    """
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        return get_translations()
+    g = app_ctx.g
+    state = g.__dict__.get("_flask_babel")
+    locale = getattr(state, "babel_locale", None)
+    cached = g.__dict__.get("_mp_translations")
+    if locale is not None and cached is not None and cached[0] is locale:
+        return cached[1]
+    translations = get_translations()
+    g._mp_translations = (get_locale(), translations)
+    return translations
+
+
 def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: request_translations().ugettext(s),
+        ngettext=lambda s, p, n: request_translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: request_translations().unpgettext(c, s, p, n),
+    )
     app.jinja_env.filters["localtime"] = local_datetime
     app.jinja_env.filters["mask_name"] = mask_name
     app.jinja_env.filters["mask_phone"] = mask_phone

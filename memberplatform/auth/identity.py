@@ -1,0 +1,152 @@
+"""Who is signed in: one Core statement per request, the ORM record only on demand.
+
+Every request checks its session against the database (a changed password ends
+the session), and every page shows navigation by role. Loading a full ORM
+``User`` with its roles for that costs more than the rest of a small htmx
+fragment, so ``current_user`` is a :class:`SignedInUser`: the user's row and
+roles from one Core statement. Reading anything else (``tags``, ``enterprise``,
+``password_hash``…) loads the ORM :class:`~memberplatform.auth.models.User`
+through :attr:`SignedInUser.record`, once per request. It is read-only: code
+that changes the user changes ``current_user.record``, and an assignment to
+``current_user`` itself fails loudly instead of being lost.
+"""
+
+from __future__ import annotations
+
+import hmac
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_login import UserMixin
+
+from memberplatform.auth.models import Enterprise, MemberTag, UnionBranch, User, UserRole
+from memberplatform.extensions import db
+
+ROW_FIELDS = (
+    "id",
+    "phone",
+    "name",
+    "status",
+    "member_no",
+    "enterprise_id",
+    "branch_id",
+    "locale",
+    "session_token",
+)
+
+
+class SignedInUser(UserMixin):
+    __slots__ = (*ROW_FIELDS, "enterprise_name", "branch_name", "roles", "_record", "_tags")
+
+    id: int
+    phone: str
+    name: str
+    status: str
+    member_no: str | None
+    enterprise_id: int | None
+    branch_id: int | None
+    locale: str | None
+    session_token: str
+    enterprise_name: str | None
+    branch_name: str | None
+    roles: frozenset[str]
+
+    def __init__(self, row: Any, roles: frozenset[str]) -> None:
+        for name in (*ROW_FIELDS, "enterprise_name", "branch_name"):
+            object.__setattr__(self, name, getattr(row, name))
+        object.__setattr__(self, "roles", roles)
+        object.__setattr__(self, "_record", None)
+        object.__setattr__(self, "_tags", None)
+
+    # --- what Flask-Login and every page ask --------------------------------
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+    def has_role(self, *roles: str) -> bool:
+        """True when the user holds any of ``roles`` (admin holds every role)."""
+        mine = self.roles
+        return "admin" in mine or any(role in mine for role in roles)
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The member's tags (eligibility rules), loaded on first use."""
+        tags = self._tags
+        if tags is None:
+            tags = frozenset(
+                db.session.scalars(sa.select(MemberTag.tag).where(MemberTag.user_id == self.id))
+            )
+            object.__setattr__(self, "_tags", tags)
+        return tags
+
+    # --- everything else: the ORM record ------------------------------------
+    @property
+    def record(self) -> User:
+        """The ORM user (loaded on first use in this request)."""
+        record = self._record
+        if record is None:
+            # Roles and tags load on access; enterprise and branch come joined.
+            options = [so.lazyload(User.role_rows), so.lazyload(User.tag_rows)]
+            record = db.session.get(User, self.id, options=options)
+            object.__setattr__(self, "_record", record)
+        return record
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # never pose as an ORM instance (_sa_instance_state…)
+            raise AttributeError(name)
+        return getattr(self.record, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"current_user is read-only: set current_user.record.{name}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SignedInUser | User) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(("user", self.id))
+
+    def __repr__(self) -> str:
+        return f"<SignedInUser {self.id}>"
+
+
+@cache
+def _statement() -> sa.Select:
+    """The user's row (with its enterprise's and branch's names) and one row per role.
+    Built once: building the statement costs more than running it."""
+    users, roles = User.__table__, UserRole.__table__
+    enterprises, branches = Enterprise.__table__, UnionBranch.__table__
+    return (
+        sa.select(
+            *(users.c[name] for name in ROW_FIELDS),
+            enterprises.c.name.label("enterprise_name"),
+            branches.c.name.label("branch_name"),
+            roles.c.role,
+        )
+        .select_from(
+            users.outerjoin(roles, roles.c.user_id == users.c.id)
+            .outerjoin(enterprises, enterprises.c.id == users.c.enterprise_id)
+            .outerjoin(branches, branches.c.id == users.c.branch_id)
+        )
+        .where(users.c.id == sa.bindparam("user_id"))
+    )
+
+
+def load_signed_in(session_id: str) -> SignedInUser | None:
+    """Flask-Login's user loader: ``"<id>:<session token>"`` → the user, or None."""
+    raw_id, _, token = session_id.partition(":")
+    if not raw_id.isdigit():
+        return None
+    rows = db.session.execute(_statement(), {"user_id": int(raw_id)}).all()
+    if not rows or not hmac.compare_digest(rows[0].session_token, token):
+        return None  # unknown, or the password changed (token rotated): the session has ended
+    return SignedInUser(rows[0], frozenset(row.role for row in rows if row.role is not None))
+
+
+def record_of(user: Any) -> User:
+    """The ORM user behind ``current_user`` (or the user itself when it already is one)."""
+    return user.record if isinstance(user, SignedInUser) else user
