@@ -108,7 +108,8 @@ def main() -> int:
 
         cost = per_request_us(app.wsgi_app, environ, args.seconds)
         sql = run.sql_count(app, path, *who[page.who], page.htmx)
-        print(f"{page.label:22} {cost:8.0f} µs/request  ×{cost / base:5.2f} of the baseline, {sql} SQL")
+        ratio = cost / base
+        print(f"{page.label:22} {cost:8.0f} µs/request  ×{ratio:5.2f} of the baseline, {sql} SQL")
         if args.profile:
             profile(app.wsgi_app, environ)
     return 0
