@@ -80,6 +80,8 @@ def from_environment(instance_path: str) -> dict[str, object]:
         "FIELD_INDEX_KEY": os.environ.get("FIELD_INDEX_KEY", ""),
         # Seconds each worker keeps aggregate figures (home cards, console panels); 0 = off.
         "FIGURES_CACHE_SECONDS": _int("FIGURES_CACHE_SECONDS", 30),
+        # Seconds each worker keeps a campaign's rendered live-progress fragment.
+        "PROGRESS_CACHE_SECONDS": _int("PROGRESS_CACHE_SECONDS", 2),
         # Hours a password-reset link made by staff stays valid.
         "PASSWORD_RESET_HOURS": _int("PASSWORD_RESET_HOURS", 72),
         # Per-file limit of legal request attachments (3 files × 3 MB stay under the upload cap).

@@ -37,6 +37,7 @@ TEST_CONFIG: dict[str, Any] = {
     "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",  # fast in tests; production: N=2^17
     "RATELIMIT_ENABLED": False,
     "FIGURES_CACHE_SECONDS": 0,  # figures fresh after every change (one test turns it on)
+    "PROGRESS_CACHE_SECONDS": 0,
 }
 
 

@@ -659,8 +659,8 @@ def all_branches() -> list[UnionBranch]:
 
 
 def member_search(branch_id: int | None, q: str = "", status: str = "") -> sa.Select:
-    """Accounts matching a name, phone or member number, newest first."""
-    query = sa.select(User).order_by(User.id.desc())
+    """Accounts matching a name, phone or member number, newest first (roles shown)."""
+    query = sa.select(User).options(so.selectinload(User.role_rows)).order_by(User.id.desc())
     if branch_id is not None:
         query = query.where(User.branch_id == branch_id)
     if status in STATUSES:

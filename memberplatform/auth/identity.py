@@ -3,8 +3,8 @@
 Every request checks its session against the database (a changed password ends
 the session), and every page shows navigation by role. Loading a full ORM
 ``User`` with its roles for that costs more than the rest of a small htmx
-fragment, so ``current_user`` is a :class:`SignedInUser`: the user's row and
-roles from one Core statement. Reading anything else (``tags``, ``enterprise``,
+fragment, so ``current_user`` is a :class:`SignedInUser`: the user's row, roles
+and tags (eligibility rules) from one Core statement. Reading anything else (``enterprise``,
 ``password_hash``…) loads the ORM :class:`~memberplatform.auth.models.User`
 through :attr:`SignedInUser.record`, once per request. It is read-only: code
 that changes the user changes ``current_user.record``, and an assignment to
@@ -38,7 +38,7 @@ ROW_FIELDS = (
 
 
 class SignedInUser(UserMixin):
-    __slots__ = (*ROW_FIELDS, "enterprise_name", "branch_name", "roles", "_record", "_tags")
+    __slots__ = (*ROW_FIELDS, "enterprise_name", "branch_name", "roles", "tags", "_record")
 
     id: int
     phone: str
@@ -52,13 +52,15 @@ class SignedInUser(UserMixin):
     enterprise_name: str | None
     branch_name: str | None
     roles: frozenset[str]
+    #: the member's tags (eligibility rules: 农民工, 困难职工 …)
+    tags: frozenset[str]
 
-    def __init__(self, row: Any, roles: frozenset[str]) -> None:
+    def __init__(self, row: Any, roles: frozenset[str], tags: frozenset[str]) -> None:
         for name in (*ROW_FIELDS, "enterprise_name", "branch_name"):
             object.__setattr__(self, name, getattr(row, name))
         object.__setattr__(self, "roles", roles)
         object.__setattr__(self, "_record", None)
-        object.__setattr__(self, "_tags", None)
+        object.__setattr__(self, "tags", tags)
 
     # --- what Flask-Login and every page ask --------------------------------
     def get_id(self) -> str:
@@ -72,17 +74,6 @@ class SignedInUser(UserMixin):
         """True when the user holds any of ``roles`` (admin holds every role)."""
         mine = self.roles
         return "admin" in mine or any(role in mine for role in roles)
-
-    @property
-    def tags(self) -> frozenset[str]:
-        """The member's tags (eligibility rules), loaded on first use."""
-        tags = self._tags
-        if tags is None:
-            tags = frozenset(
-                db.session.scalars(sa.select(MemberTag.tag).where(MemberTag.user_id == self.id))
-            )
-            object.__setattr__(self, "_tags", tags)
-        return tags
 
     # --- everything else: the ORM record ------------------------------------
     @property
@@ -116,23 +107,33 @@ class SignedInUser(UserMixin):
 
 @cache
 def _statement() -> sa.Select:
-    """The user's row (with its enterprise's and branch's names) and one row per role.
+    """The user's row (with its enterprise's and branch's names) once per role and tag.
     Built once: building the statement costs more than running it."""
-    users, roles = User.__table__, UserRole.__table__
+    users, roles, tags = User.__table__, UserRole.__table__, MemberTag.__table__
     enterprises, branches = Enterprise.__table__, UnionBranch.__table__
+    user_id = sa.bindparam("user_id")
+    labels = sa.union_all(
+        sa.select(sa.literal("role").label("kind"), roles.c.role.label("value")).where(
+            roles.c.user_id == user_id
+        ),
+        sa.select(sa.literal("tag").label("kind"), tags.c.tag.label("value")).where(
+            tags.c.user_id == user_id
+        ),
+    ).subquery("labels")
     return (
         sa.select(
             *(users.c[name] for name in ROW_FIELDS),
             enterprises.c.name.label("enterprise_name"),
             branches.c.name.label("branch_name"),
-            roles.c.role,
+            labels.c.kind,
+            labels.c.value,
         )
         .select_from(
-            users.outerjoin(roles, roles.c.user_id == users.c.id)
+            users.outerjoin(labels, sa.true())
             .outerjoin(enterprises, enterprises.c.id == users.c.enterprise_id)
             .outerjoin(branches, branches.c.id == users.c.branch_id)
         )
-        .where(users.c.id == sa.bindparam("user_id"))
+        .where(users.c.id == user_id)
     )
 
 
@@ -144,7 +145,9 @@ def load_signed_in(session_id: str) -> SignedInUser | None:
     rows = db.session.execute(_statement(), {"user_id": int(raw_id)}).all()
     if not rows or not hmac.compare_digest(rows[0].session_token, token):
         return None  # unknown, or the password changed (token rotated): the session has ended
-    return SignedInUser(rows[0], frozenset(row.role for row in rows if row.role is not None))
+    roles = frozenset(row.value for row in rows if row.kind == "role")
+    tags = frozenset(row.value for row in rows if row.kind == "tag")
+    return SignedInUser(rows[0], roles, tags)
 
 
 def record_of(user: Any) -> User:

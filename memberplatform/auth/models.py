@@ -82,12 +82,10 @@ class User(UserMixin, Base):
     activated_at: so.Mapped[datetime | None]
     last_login_at: so.Mapped[datetime | None]
 
-    role_rows: so.Mapped[list[UserRole]] = so.relationship(
-        lazy="selectin", cascade="all, delete-orphan"
-    )
-    tag_rows: so.Mapped[list[MemberTag]] = so.relationship(
-        lazy="selectin", cascade="all, delete-orphan"
-    )
+    # Loaded when read (the signed-in user's roles come with its row, see auth.identity;
+    # lists that show roles ask for them with selectinload).
+    role_rows: so.Mapped[list[UserRole]] = so.relationship(cascade="all, delete-orphan")
+    tag_rows: so.Mapped[list[MemberTag]] = so.relationship(cascade="all, delete-orphan")
     enterprise: so.Mapped[Enterprise | None] = so.relationship(lazy="joined")
     branch: so.Mapped[UnionBranch | None] = so.relationship(lazy="joined")
 

@@ -1,4 +1,4 @@
-"""A short-lived, per-process cache for aggregate figures (home cards, console panels).
+"""A short-lived, per-process cache for aggregate figures and public fragments.
 
 Figures over 100,000 members and a million ledger entries cost tens of milliseconds;
 the home page and the console show them to everyone, so each worker keeps them for
@@ -6,6 +6,11 @@ the home page and the console show them to everyone, so each worker keeps them f
 is ever a source of truth: a stale figure is at most that many seconds old, and every
 business rule reads the database. Several workers or hosts each keep their own copy,
 which is harmless for figures.
+
+The live progress of a donation campaign (polled every 5 s by everyone watching it,
+the same for every viewer) is kept for ``PROGRESS_CACHE_SECONDS`` (default 2) as
+rendered HTML per campaign and language; a member's own donation response renders
+it fresh.
 """
 
 from __future__ import annotations
@@ -25,11 +30,16 @@ MAX_ENTRIES = 1_000
 
 def cached_figures(key: Hashable, compute: Callable[[], T]) -> T:
     """``compute()``, or its value from less than FIGURES_CACHE_SECONDS ago."""
-    ttl = current_app.config.get("FIGURES_CACHE_SECONDS", 30)
+    return cached(key, compute, setting="FIGURES_CACHE_SECONDS", default=30)
+
+
+def cached(key: Hashable, compute: Callable[[], T], *, setting: str, default: int) -> T:
+    """``compute()``, or its value from less than ``config[setting]`` seconds ago."""
+    ttl = current_app.config.get(setting, default)
     if not ttl:
         return compute()
     now = time.monotonic()
-    full_key = (id(current_app._get_current_object()), key)
+    full_key = (id(current_app._get_current_object()), setting, key)
     with _lock:
         hit = _store.get(full_key)
     if hit is not None and hit[0] > now:

@@ -38,11 +38,31 @@ def page_number(raw: Any) -> int:
 
 
 def paginate(query: sa.Select, page: Any = 1, per_page: int = 20, *, scalars: bool = True) -> Page:
-    """Run ``query`` for one page; the total comes from a COUNT over the same query."""
+    """Run ``query`` for one page, with the total in the same statement.
+
+    The total is a ``count(*) OVER ()`` column next to each row (computed before
+    LIMIT/OFFSET), so a page is one statement; only an empty page (no rows, or a page
+    number past the end) asks with a separate COUNT. A query with DISTINCT or GROUP BY
+    counts with a COUNT over the same query, as the window would count other rows;
+    so does a query of several columns (``scalars=False``), whose rows keep their shape.
+    """
     number = page_number(page)
+    offset = (number - 1) * per_page
+    # Rows (not scalars) keep their shape; DISTINCT/GROUP BY would make the window count
+    # other rows than the page shows: both count with a separate COUNT.
+    if not scalars or query._distinct or query._group_by_clauses:
+        paged = query.limit(per_page).offset(offset)
+        items = list(db.session.scalars(paged) if scalars else db.session.execute(paged))
+        return Page(items=items, number=number, per_page=per_page, total=_count(query))
+    counted = query.add_columns(sa.func.count().over().label("page_total"))
+    rows = db.session.execute(counted.limit(per_page).offset(offset)).all()
+    if not rows:  # nothing at all, or a page past the end
+        return Page(items=[], number=number, per_page=per_page, total=_count(query))
+    return Page(items=[row[0] for row in rows], number=number, per_page=per_page, total=rows[0][-1])
+
+
+def _count(query: sa.Select) -> int:
     total = db.session.scalar(
         sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
     )
-    paged = query.limit(per_page).offset((number - 1) * per_page)
-    items = list(db.session.scalars(paged) if scalars else db.session.execute(paged))
-    return Page(items=items, number=number, per_page=per_page, total=total or 0)
+    return total or 0

@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from markupsafe import Markup
 
 import memberplatform.donations.hooks  # noqa: F401  (registers reasons, checks, panels)
 from memberplatform.auth.models import Enterprise, User
+from memberplatform.core.cache import cached
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError
 from memberplatform.core.pagination import paginate
@@ -130,19 +133,46 @@ def campaign(campaign_id: int):  # access: anyone (drafts: staff)
 
 @bp.get("/donations/<int:campaign_id>/progress")
 def progress(campaign_id: int):  # access: anyone (not personalised: cacheable)
+    if not is_fragment_request():
+        campaign = _progress_campaign(campaign_id)
+        return render(
+            "donations/progress.html",
+            campaign=campaign,
+            recent=services.recent_donations(campaign.id),
+            now=utcnow(),
+        )
+    # Everyone watching a campaign polls this every 5 s and sees the same thing: each
+    # worker keeps the rendered fragment per campaign and language for a moment.
+    key = ("donations.progress", campaign_id, str(get_locale()))
+    body = cached(
+        key, lambda: _progress_fragment(campaign_id), setting="PROGRESS_CACHE_SECONDS", default=2
+    )
+    if body is None:
+        abort(404)
+    response = make_response(body)
+    response.vary.add("HX-Request")
+    response.headers["Cache-Control"] = "public, max-age=5"
+    return response
+
+
+def _progress_campaign(campaign_id: int) -> Campaign:
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or campaign.status == "draft":
         abort(404)
-    response = render(
+    return campaign
+
+
+def _progress_fragment(campaign_id: int) -> str | None:
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status == "draft":
+        return None
+    return render_block(
         "donations/progress.html",
-        fragment="progress",
+        "progress",
         campaign=campaign,
         recent=services.recent_donations(campaign.id),
         now=utcnow(),
     )
-    if is_fragment_request():
-        response.headers["Cache-Control"] = "public, max-age=5"
-    return response
 
 
 @bp.get("/donations/<int:campaign_id>/totals")

@@ -34,7 +34,14 @@ from memberplatform.kits.forms import (
     ShipForm,
     StockForm,
 )
-from memberplatform.kits.models import KitClaim, KitStock, KitType, PickupPoint, StockMove
+from memberplatform.kits.models import (
+    LIVE_STATUSES,
+    KitClaim,
+    KitStock,
+    KitType,
+    PickupPoint,
+    StockMove,
+)
 from memberplatform.web import (
     hx_redirect,
     is_fragment_request,
@@ -101,6 +108,8 @@ def _own_claim_or_404(claim_id: int) -> KitClaim:
 
 # --- member pages ---------------------------------------------------------------
 
+CLAIMS_SHOWN = 20  # a member's latest claims listed on /kits
+
 
 @bp.get("/kits")
 def index():  # access: anyone (claiming needs a member login)
@@ -108,8 +117,13 @@ def index():  # access: anyone (claiming needs a member login)
     stocks = services.stocks_for([kit.id for kit in kits])
     mine: dict[int, KitClaim] = {}
     checks: dict[int, services.Eligibility] = {}
+    claims: list[KitClaim] = []
     if current_user.is_authenticated:
-        mine = services.live_claims_of(current_user.id)
+        claims = services.claims_of(current_user.id, limit=CLAIMS_SHOWN)
+        if len(claims) < CLAIMS_SHOWN:  # every claim is here, the live ones too
+            mine = {c.kit_type_id: c for c in claims if c.status in LIVE_STATUSES}
+        else:
+            mine = services.live_claims_of(current_user.id)
         checks = {
             kit.id: services.eligibility(kit, current_user, existing=mine.get(kit.id))
             for kit in kits
@@ -121,9 +135,7 @@ def index():  # access: anyone (claiming needs a member login)
         mine=mine,
         checks=checks,
         states={kit.id: services.window_state(kit) for kit in kits},
-        claims=services.claims_of(current_user.id, limit=20)
-        if current_user.is_authenticated
-        else [],
+        claims=claims,
     )
 
 

@@ -61,9 +61,8 @@ class MenuItem(Base):
     updated_at: so.Mapped[datetime] = so.mapped_column(default=utcnow, onupdate=utcnow)
 
     category: so.Mapped[Category] = so.relationship(back_populates="items", lazy="joined")
-    lawyer_rows: so.Mapped[list[ItemLawyer]] = so.relationship(
-        lazy="selectin", cascade="all, delete-orphan"
-    )
+    # read when one item's lawyers are needed (taking a request, the item form)
+    lawyer_rows: so.Mapped[list[ItemLawyer]] = so.relationship(cascade="all, delete-orphan")
 
     @property
     def lawyer_ids(self) -> frozenset[int]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
+from memberplatform.core.nav import nav_counter
 from memberplatform.db import utcnow
 from memberplatform.extensions import db
 from memberplatform.notifications.models import Notification
@@ -70,14 +70,17 @@ def render_message(notification: Notification) -> str:
 
 
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(_unread_statement(), {"user_id": user_id})
+    return db.session.scalar(_unread(user_id))
 
 
-@cache
-def _unread_statement() -> sa.Select:
-    # Built once: every page's badge asks, and building costs more than running it.
+@nav_counter("notifications")
+def _unread_counter(user_id: sa.BindParameter) -> sa.ScalarSelect:
+    return _unread(user_id).scalar_subquery()
+
+
+def _unread(user_id: Any) -> sa.Select:
     return sa.select(sa.func.count(Notification.id)).where(
-        Notification.user_id == sa.bindparam("user_id"), Notification.read_at.is_(None)
+        Notification.user_id == user_id, Notification.read_at.is_(None)
     )
 
 

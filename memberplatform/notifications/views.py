@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 
+from memberplatform.core.nav import nav_count
 from memberplatform.notifications import services
 from memberplatform.web import render, roles_required, with_trigger
 
@@ -14,10 +15,7 @@ PAGE_SIZE = 20
 
 @bp.app_context_processor
 def _badge_context() -> dict:
-    def unread() -> int:
-        return services.unread_count(current_user.id) if current_user.is_authenticated else 0
-
-    return {"notifications_unread": unread}
+    return {"notifications_unread": lambda: nav_count("notifications")}
 
 
 @bp.get("")

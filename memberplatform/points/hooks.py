@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app, g, request
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from memberplatform.auth.signals import user_activated
+from memberplatform.core.nav import nav_count, nav_counter
 from memberplatform.core.registry import integrity_check, me_panel
-from memberplatform.db import SAFE_METHODS
 from memberplatform.notifications.services import register_message
 from memberplatform.points import services
 from memberplatform.points.models import LedgerEntry, LotUse, PointsAccount, PointsLot
@@ -140,23 +140,16 @@ def _entries_match_lots(session: so.Session) -> Iterator[str]:
 @me_panel("points", 10, "points/_me_panel.html")
 def _me_panel(user) -> dict:
     balance, streak, done = services.dashboard_of(user)
-    _remember_balance(user.id, balance)
     return {"balance": balance, "streak": streak, "done": done}
 
 
-def _remember_balance(user_id: int, balance: int) -> None:
-    """A read-only request shows the balance twice (panel and badge): read it once."""
-    if request.method in SAFE_METHODS:
-        g.points_balance = (user_id, balance)
+@nav_counter("points")
+def _balance(user_id: sa.BindParameter) -> sa.ScalarSelect:
+    return (
+        sa.select(PointsAccount.balance).where(PointsAccount.user_id == user_id).scalar_subquery()
+    )
 
 
 def balance_for_badge() -> int:
-    """The signed-in user's balance, computed only when a template shows the badge."""
-    from flask_login import current_user
-
-    if not current_user.is_authenticated:
-        return 0
-    seen = g.get("points_balance")
-    if seen is not None and seen[0] == current_user.id and request.method in SAFE_METHODS:
-        return seen[1]
-    return services.balance_of(current_user)
+    """The signed-in user's balance, read only when a template shows the badge."""
+    return nav_count("points")

@@ -8,6 +8,7 @@ import re
 import time
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from memberplatform.audit.models import AuditEntry
 from memberplatform.auth.models import Enterprise, User
@@ -49,7 +50,11 @@ def members(app) -> dict[str, User]:
     with app.app_context():
         return {
             u.member_no: u
-            for u in db.session.scalars(sa.select(User).where(User.member_no.like("ZGC3%")))
+            for u in db.session.scalars(
+                sa.select(User)
+                .options(so.selectinload(User.role_rows))
+                .where(User.member_no.like("ZGC3%"))
+            )
         }
 
 

@@ -15,6 +15,7 @@ from memberplatform.extensions import db
 from memberplatform.points import services as points
 from tests.concurrency import integrity_problems
 from tests.donations.conftest import key
+from tests.querycount import count_queries
 
 HX = {"HX-Request": "true"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -185,6 +186,30 @@ def test_progress_fragment_is_small_and_cacheable(client, app, member, make_camp
     assert "张*明" in text and "张三明" not in text and 'value="6"' in text
     assert 'hx-trigger="every 5s"' in text
     assert client.get(f"/donations/{cid}/progress").status_code == 200  # a page without htmx
+    assert client.get("/donations/999/progress", headers=HX).status_code == 404
+
+
+def test_progress_fragment_is_shared_for_a_moment_per_language(client, app, make_campaign, member):
+    """Production keeps the rendered progress for PROGRESS_CACHE_SECONDS per campaign and
+    language: a poll within that time sends no SQL; another language renders its own."""
+    app.config["PROGRESS_CACHE_SECONDS"] = 30
+    cid = make_campaign()
+    path = f"/donations/{cid}/progress"
+    first = _text(client.get(path, headers=HX))
+    assert "爱心墙" in first and 'value="0"' in first
+    with app.app_context():
+        services.donate(member, cid, 6, idempotency_key=key())
+        db.session.commit()
+        engine = db.engine
+    with count_queries(engine) as statements:
+        again = client.get(path, headers=HX)
+    assert again.status_code == 200 and _text(again) == first and statements == []
+    english = app.test_client()
+    english.post("/lang", data={"locale": "en"})
+    text = _text(english.get(path, headers=HX))
+    assert "Donor wall" in text and 'value="6"' in text
+    app.config["PROGRESS_CACHE_SECONDS"] = 0
+    assert 'value="6"' in _text(client.get(path, headers=HX))
     assert client.get("/donations/999/progress", headers=HX).status_code == 404
 
 

@@ -79,6 +79,15 @@ def test_page_query_counts_do_not_grow_with_data(app, runner):
     assert large == small
 
 
+@pytest.mark.slow
+def test_every_page_sends_at_most_eight_statements(app_factory):
+    """The benchmark's target, with production's short caches on (aggregate figures
+    for FIGURES_CACHE_SECONDS, the progress fragment for PROGRESS_CACHE_SECONDS)."""
+    app = app_factory(FIGURES_CACHE_SECONDS=30, PROGRESS_CACHE_SECONDS=30)
+    counts = _counts(app, _world(app, app.test_cli_runner(), 10))
+    assert max(counts.values()) <= 8, counts
+
+
 def test_cached_figures_render_again_from_the_cache(app_factory):
     """With the figures cache on (production), a second request renders the cached
     panel contexts outside the session that loaded them: it must still work."""

@@ -1,0 +1,53 @@
+"""The counts in every page's header (points balance, unread notifications): one statement.
+
+Each domain registers a scalar subquery on the signed-in user's id
+(:func:`nav_counter`). The first badge a response renders reads every registered
+count in one statement and keeps them on ``g`` for the rest of that response;
+the core never imports a domain. Badges render after the view's service calls,
+so a response to a donation shows the balance after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+import sqlalchemy as sa
+from flask import g
+from flask_login import current_user
+
+from memberplatform.extensions import db
+
+#: name -> fn(user id bind parameter) -> scalar subquery
+_counters: dict[str, Callable[[sa.BindParameter], sa.ScalarSelect]] = {}
+
+
+def nav_counter(name: str):
+    """Register ``fn(user_id) -> scalar subquery`` as the header count ``name``."""
+
+    def register(fn: Callable[[sa.BindParameter], sa.ScalarSelect]):
+        _counters[name] = fn
+        _statement.cache_clear()
+        return fn
+
+    return register
+
+
+@cache
+def _statement() -> sa.Select:
+    user_id = sa.bindparam("user_id")
+    return sa.select(
+        *(sa.func.coalesce(build(user_id), 0).label(name) for name, build in _counters.items())
+    )
+
+
+def nav_count(name: str) -> int:
+    """The signed-in user's count ``name`` (0 when nobody is signed in)."""
+    if not current_user.is_authenticated:
+        return 0
+    counts = g.get("nav_counts")
+    if counts is None or counts[0] != current_user.id:
+        row = db.session.execute(_statement(), {"user_id": current_user.id}).one()
+        counts = (current_user.id, row._asdict())
+        g.nav_counts = counts
+    return int(counts[1][name])
