@@ -74,6 +74,8 @@ class Base(so.DeclarativeBase):
 def _wants_write() -> bool:
     """Whether a transaction starting now may write (decides BEGIN IMMEDIATE on SQLite)."""
     if has_request_context():
+        if g.get("reading_identity"):
+            return False
         return request.method not in SAFE_METHODS or bool(g.get("write_intent"))
     return True
 

@@ -89,6 +89,14 @@ class KitType(Base):
     #: published to members
     active: so.Mapped[bool] = so.mapped_column(default=True)
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    #: limited to some enterprises or union branches (read with the row: a claim
+    #: by an unlimited kit needs no query for the organisation rule)
+    limited: so.Mapped[bool] = so.column_property(
+        sa.or_(
+            sa.exists().where(kit_type_enterprises.c.kit_type_id == id),
+            sa.exists().where(kit_type_branches.c.kit_type_id == id),
+        )
+    )
 
     # lazy by default: the claim path needs none of them; pages use selectinload
     items: so.Mapped[list[KitItem]] = so.relationship(

@@ -203,6 +203,8 @@ def organisation_rule(kit: KitType) -> tuple[set[int], set[int]]:
     loaded = sa.inspect(kit).unloaded
     if "enterprises" not in loaded and "branches" not in loaded:
         return {e.id for e in kit.enterprises}, {b.id for b in kit.branches}
+    if not kit.limited:
+        return set(), set()
     rows = db.session.execute(
         sa.select(kit_type_enterprises.c.enterprise_id, sa.literal("e"))
         .where(kit_type_enterprises.c.kit_type_id == kit.id)
@@ -347,18 +349,17 @@ def claim(
     """Reserve one kit for the member at a pickup point (or for delivery from it)."""
     now = now or utcnow()
     member = member_of(user)
-    if request_key:
-        if len(request_key) > 64:
-            raise ValueError("request keys are at most 64 characters")
-        again = db.session.scalar(sa.select(KitClaim).where(KitClaim.request_key == request_key))
-        if again is not None:
-            if again.user_id != member.id:
-                raise DomainError(_l("This form has expired. Please reload the page."))
-            return again  # a double-submitted form: the first claim, nothing new
+    if request_key and len(request_key) > 64:
+        raise ValueError("request keys are at most 64 characters")
+    again, live = _replay_or_live(request_key, member.id, kit_type_id)
+    if again is not None:
+        if again.user_id != member.id:
+            raise DomainError(_l("This form has expired. Please reload the page."))
+        return again  # a double-submitted form: the first claim, nothing new
     kit = db.session.get(KitType, kit_type_id)
     if kit is None:
         raise NotFound(_l("No such kit."))
-    check = eligibility(kit, member, now=now)
+    check = eligibility(kit, member, now=now, existing=live)
     if check.existing is not None:
         raise AlreadyClaimed(check.existing)
     if check.reasons:
@@ -421,6 +422,31 @@ def claim(
     if taken.rowcount != 1:
         raise OutOfStock()
     return new
+
+
+def _replay_or_live(
+    request_key: str | None, user_id: int, kit_type_id: int
+) -> tuple[KitClaim | None, KitClaim | None]:
+    """In one statement: the claim this form already made (a replay), and the member's
+    live claim of this kit."""
+    live = sa.and_(
+        KitClaim.kit_type_id == kit_type_id,
+        KitClaim.user_id == user_id,
+        KitClaim.status.in_(LIVE_STATUSES),
+    )
+    wanted = sa.or_(KitClaim.request_key == request_key, live) if request_key else live
+    again = current = None
+    for row in db.session.scalars(
+        sa.select(KitClaim)
+        .options(so.lazyload(KitClaim.kit_type), so.lazyload(KitClaim.point))
+        .where(wanted)
+    ):
+        if request_key and row.request_key == request_key:
+            again = row
+        mine = row.kit_type_id == kit_type_id and row.user_id == user_id
+        if mine and row.status in LIVE_STATUSES:
+            current = row
+    return again, current
 
 
 def _insert_claim(

@@ -155,11 +155,23 @@ def _claim_form(kit: KitType, stocks: list[KitStock], formdata: Any = None) -> C
     return form
 
 
-def _kit_page(kit: KitType, form: ClaimForm | None = None, *, status: int = 200, fragment="form"):
-    stocks = services.stocks_for([kit.id])[kit.id]
+def _kit_page(
+    kit: KitType,
+    form: ClaimForm | None = None,
+    *,
+    status: int = 200,
+    fragment="form",
+    stocks: list[KitStock] | None = None,
+    live: Any = ...,
+):
+    """The kit page (or one of its fragments); a claim that was refused passes what it
+    has already read in this transaction (``stocks``; ``live=None`` when it found no
+    live claim) instead of reading it again."""
+    if stocks is None:
+        stocks = services.stocks_for([kit.id])[kit.id]
     check = None
     if current_user.is_authenticated:
-        check = services.eligibility(kit, current_user)
+        check = services.eligibility(kit, current_user, existing=live)
     form = form or _claim_form(kit, stocks)
     return render(
         "kits/kit.html",
@@ -213,13 +225,16 @@ def claim(kit_id: int):  # access: member
                 flash(_("You have already claimed this kit."), "info")
                 return hx_redirect(url_for("kits.claim_page", claim_id=error.claim.id))
             attach_error(form, error)
+        except services.OutOfStock as error:  # most of a rush: no live claim was found
+            attach_error(form, error)
+            return _kit_page(kit, form, status=_status(200, form), stocks=stocks, live=None)
         except DomainError as error:
             attach_error(form, error)
         else:
             flash(_("Your kit is reserved. Show the pickup code at the point."), "success")
             response = hx_redirect(url_for("kits.claim_page", claim_id=made.id))
             return with_trigger(response, "points-changed", "notifications-changed")
-    return _kit_page(kit, form, status=_status(200, form))
+    return _kit_page(kit, form, status=_status(200, form), stocks=stocks)
 
 
 def claim_qr(claim: KitClaim) -> str:
