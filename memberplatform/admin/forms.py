@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
@@ -11,6 +10,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from memberplatform.admin.hooks import ROLE_LABELS
 from memberplatform.auth.models import ROLES
+from memberplatform.web.forms import Form
 
 REQUIRED = _l("This field is required.")
 
@@ -20,17 +20,17 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """A button that changes something (disable, enable, approve, reset): CSRF only."""
 
 
-class RolesForm(FlaskForm):
+class RolesForm(Form):
     roles = MultiCheckboxField(
         _l("Roles"), choices=[(role, ROLE_LABELS[role]) for role in ROLES], validate_choice=False
     )
 
 
-class TagsForm(FlaskForm):
+class TagsForm(Form):
     tags = StringField(
         _l("Tags"),
         validators=[Length(max=900)],
@@ -38,11 +38,11 @@ class TagsForm(FlaskForm):
     )
 
 
-class ScopeForm(FlaskForm):
+class ScopeForm(Form):
     branch = SelectField(_l("Limited to the union branch"), choices=[], validate_choice=False)
 
 
-class RosterUploadForm(FlaskForm):
+class RosterUploadForm(Form):
     file = FileField(
         _l("Roster file (CSV)"),
         validators=[FileRequired(REQUIRED)],
@@ -54,15 +54,15 @@ class RosterUploadForm(FlaskForm):
     )
 
 
-class RosterConfirmForm(FlaskForm):
+class RosterConfirmForm(Form):
     sha = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
 
 
-class NameForm(FlaskForm):
+class NameForm(Form):
     name = StringField(_l("Official name"), validators=[DataRequired(REQUIRED), Length(max=120)])
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(Form):
     password = PasswordField(
         _l("New password"),
         validators=[DataRequired(REQUIRED), Length(max=256)],

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
+
+from memberplatform.web.forms import Form
 
 REQUIRED = _l("This field is required.")
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     phone = StringField(
         _l("Mobile number"),
         validators=[DataRequired(REQUIRED), Length(max=20)],
@@ -39,7 +40,7 @@ class _NewPassword:
     )
 
 
-class ActivateForm(_NewPassword, FlaskForm):
+class ActivateForm(_NewPassword, Form):
     member_no = StringField(
         _l("Member number"),
         validators=[DataRequired(REQUIRED), Length(max=32)],
@@ -52,7 +53,7 @@ class ActivateForm(_NewPassword, FlaskForm):
     )
 
 
-class RegisterForm(_NewPassword, FlaskForm):
+class RegisterForm(_NewPassword, Form):
     name = StringField(_l("Name"), validators=[DataRequired(REQUIRED), Length(max=50)])
     phone = StringField(
         _l("Mobile number"),
@@ -62,7 +63,7 @@ class RegisterForm(_NewPassword, FlaskForm):
     member_no = StringField(_l("Member number (if you have one)"), validators=[Length(max=32)])
 
 
-class PasswordChangeForm(_NewPassword, FlaskForm):
+class PasswordChangeForm(_NewPassword, Form):
     current_password = PasswordField(
         _l("Current password"),
         validators=[DataRequired(REQUIRED), Length(max=256)],

@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -20,6 +19,8 @@ from wtforms import (
     URLField,
 )
 from wtforms.validators import URL, DataRequired, InputRequired, Length, NumberRange, Optional
+
+from memberplatform.web.forms import Form
 
 from .models import EDUCATION_LEVELS
 
@@ -76,7 +77,7 @@ def _url(label) -> URLField:
     )
 
 
-class CourseForm(FlaskForm):
+class CourseForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), Length(max=200)])
     teacher = StringField(_l("Teacher"), validators=[Length(max=100)])
     category = StringField(
@@ -125,7 +126,7 @@ class CourseForm(FlaskForm):
         }
 
 
-class LessonForm(FlaskForm):
+class LessonForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), Length(max=200)])
     position = IntegerField(
         _l("Lesson order"), validators=[InputRequired(WHOLE), NumberRange(1, 1000)], default=1
@@ -147,7 +148,7 @@ class LessonForm(FlaskForm):
         }
 
 
-class ExamSessionForm(FlaskForm):
+class ExamSessionForm(Form):
     qualification = StringField(
         _l("Qualification"), validators=[DataRequired(REQUIRED), Length(max=200)]
     )
@@ -177,7 +178,7 @@ class ExamSessionForm(FlaskForm):
         }
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(Form):
     real_name = StringField(
         _l("Real name"),
         validators=[DataRequired(REQUIRED), Length(max=50)],
@@ -206,7 +207,7 @@ RESULT_CHOICES = [("", _l("No result yet")), ("pass", _l("Pass")), ("fail", _l("
 ATTENDANCE_CHOICES = [("", _l("Not recorded")), ("yes", _l("Present")), ("no", _l("Absent"))]
 
 
-class ResultForm(FlaskForm):
+class ResultForm(Form):
     attended = SelectField(_l("Attendance"), choices=ATTENDANCE_CHOICES, default="")
     theory_score = IntegerField(
         _l("Theory score"), validators=[Optional(), NumberRange(0, 100, message=_l("0 to 100."))]

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields import DateTimeLocalField, IntegerField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from memberplatform.web.forms import Form
 
 REQUIRED = _l("This field is required.")
 WHOLE = re.compile(r"^\s*-?\d{1,9}\s*$")
@@ -76,7 +77,7 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-class DonateForm(FlaskForm):
+class DonateForm(Form):
     units = WholeNumberField(
         _l("How many units"),
         validators=[InputRequired(_l("Enter how many units you donate."))],
@@ -90,7 +91,7 @@ class DonateForm(FlaskForm):
             self.idempotency_key.data = new_key()
 
 
-class CampaignForm(FlaskForm):
+class CampaignForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), Length(max=120)])
     story = TextAreaField(_l("Story"), validators=[Length(max=5000)])
     beneficiary_name = StringField(
@@ -159,7 +160,7 @@ class CampaignForm(FlaskForm):
         }
 
 
-class FulfilmentForm(FlaskForm):
+class FulfilmentForm(Form):
     quantity = WholeNumberField(
         _l("Quantity delivered"),
         validators=[InputRequired(REQUIRED)],
@@ -174,12 +175,12 @@ class FulfilmentForm(FlaskForm):
     )
 
 
-class CancelForm(FlaskForm):
+class CancelForm(Form):
     reason = TextAreaField(
         _l("Reason (shown to staff; donors are told the campaign was cancelled)"),
         validators=[DataRequired(_l("Give a reason for the cancellation.")), Length(max=500)],
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """Just the CSRF token, for confirmed staff actions."""

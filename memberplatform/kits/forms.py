@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -19,6 +18,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from memberplatform.web.forms import Form
+
 REQUIRED = _l("This field is required.")
 WHOLE_NUMBER = _l("Enter a whole number.")
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
@@ -30,7 +31,7 @@ def _int_or_none(value):
     return int(value)
 
 
-class ClaimForm(FlaskForm):
+class ClaimForm(Form):
     point = RadioField(
         _l("Pickup point"), coerce=int, validators=[InputRequired(_l("Choose a pickup point."))]
     )
@@ -49,11 +50,11 @@ class ClaimForm(FlaskForm):
     request_key = HiddenField()
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     """A POST with only the CSRF token (cancel, mark picked up)."""
 
 
-class ShipForm(FlaskForm):
+class ShipForm(Form):
     tracking_note = StringField(
         _l("Courier and tracking number"),
         validators=[DataRequired(REQUIRED), Length(max=200)],
@@ -61,7 +62,7 @@ class ShipForm(FlaskForm):
     )
 
 
-class CodeForm(FlaskForm):
+class CodeForm(Form):
     class Meta:
         csrf = False  # a lookup (GET): nothing changes
 
@@ -73,7 +74,7 @@ class CodeForm(FlaskForm):
     )
 
 
-class PhoneForm(FlaskForm):
+class PhoneForm(Form):
     class Meta:
         csrf = False
 
@@ -84,7 +85,7 @@ class PhoneForm(FlaskForm):
     )
 
 
-class KitTypeForm(FlaskForm):
+class KitTypeForm(Form):
     name = StringField(_l("Kit name"), validators=[DataRequired(REQUIRED), Length(max=80)])
     description = TextAreaField(
         _l("Description"), validators=[Length(max=2000)], render_kw={"rows": 3}
@@ -126,7 +127,7 @@ class KitTypeForm(FlaskForm):
     active = BooleanField(_l("Offered to members"), default=True)
 
 
-class PointForm(FlaskForm):
+class PointForm(Form):
     name = StringField(_l("Point name"), validators=[DataRequired(REQUIRED), Length(max=80)])
     address = StringField(_l("Address"), validators=[DataRequired(REQUIRED), Length(max=200)])
     hours = StringField(
@@ -137,7 +138,7 @@ class PointForm(FlaskForm):
     active = BooleanField(_l("Open for pickups"), default=True)
 
 
-class StockForm(FlaskForm):
+class StockForm(Form):
     point = SelectField(
         _l("Pickup point"), coerce=int, validators=[InputRequired(_l("Choose a pickup point."))]
     )
@@ -162,7 +163,7 @@ STATUS_CHOICES = [
 ]
 
 
-class ClaimFilterForm(FlaskForm):
+class ClaimFilterForm(Form):
     class Meta:
         csrf = False
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -22,6 +21,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from memberplatform.core.errors import DomainError
 from memberplatform.legal import services
 from memberplatform.legal.models import STATUSES
+from memberplatform.web.forms import Form
 
 REQUIRED = _l("This field is required.")
 FILES_HELP = _l("Optional: up to 3 files, PDF, PNG or JPEG, at most 3 MB each.")
@@ -31,7 +31,7 @@ def _too_long(limit: int):
     return Length(max=limit, message=_l("At most %(max)d characters, please."))
 
 
-class RequestForm(FlaskForm):
+class RequestForm(Form):
     question = TextAreaField(
         _l("Your question"),
         validators=[DataRequired(_l("Please describe your question.")), _too_long(5000)],
@@ -100,7 +100,7 @@ def request_form_for(item) -> RequestForm:
     return ItemRequestForm()
 
 
-class FollowUpForm(FlaskForm):
+class FollowUpForm(Form):
     body = TextAreaField(
         _l("Your message"),
         validators=[DataRequired(_l("Write your message.")), _too_long(5000)],
@@ -109,7 +109,7 @@ class FollowUpForm(FlaskForm):
     attachments = MultipleFileField(_l("Attachments"), description=FILES_HELP)
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(Form):
     """The lawyer's reply: an answer, or a request for more information."""
 
     body = TextAreaField(
@@ -120,7 +120,7 @@ class ReplyForm(FlaskForm):
     attachments = MultipleFileField(_l("Attachments"), description=FILES_HELP)
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     note = TextAreaField(
         _l("Internal note (lawyers and admins only)"),
         validators=[DataRequired(_l("Write the note.")), _too_long(5000)],
@@ -128,17 +128,17 @@ class NoteForm(FlaskForm):
     )
 
 
-class HandBackForm(FlaskForm):
+class HandBackForm(Form):
     reason = TextAreaField(
         _l("Reason (internal)"), validators=[_too_long(5000)], render_kw={"rows": 2}
     )
 
 
-class CloseForm(FlaskForm):
+class CloseForm(Form):
     pass
 
 
-class RateForm(FlaskForm):
+class RateForm(Form):
     rating = RadioField(
         _l("Your rating"),
         choices=[(str(n), "★" * n) for n in range(5, 0, -1)],
@@ -149,11 +149,11 @@ class RateForm(FlaskForm):
     )
 
 
-class ReassignForm(FlaskForm):
+class ReassignForm(Form):
     lawyer_id = SelectField(_l("Lawyer"), coerce=int, validators=[InputRequired(REQUIRED)])
 
 
-class FilterForm(FlaskForm):
+class FilterForm(Form):
     class Meta:
         csrf = False
 
@@ -169,13 +169,13 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-class CategoryForm(FlaskForm):
+class CategoryForm(Form):
     name = StringField(_l("Name (Chinese)"), validators=[DataRequired(REQUIRED), _too_long(60)])
     name_en = StringField(_l("Name (English)"), validators=[_too_long(80)])
     position = IntegerField(_l("Order"), default=0, validators=[Optional()])
 
 
-class ItemForm(FlaskForm):
+class ItemForm(Form):
     category_id = SelectField(_l("Category"), coerce=int, validators=[InputRequired(REQUIRED)])
     code = StringField(
         _l("Code"),
@@ -211,7 +211,7 @@ class ItemForm(FlaskForm):
     position = IntegerField(_l("Order"), default=0, validators=[Optional()])
 
 
-class HotlineForm(FlaskForm):
+class HotlineForm(Form):
     name = StringField(_l("Display name"), validators=[DataRequired(REQUIRED), _too_long(60)])
     number = StringField(_l("Number"), validators=[DataRequired(REQUIRED), _too_long(30)])
     hours = StringField(
@@ -222,7 +222,7 @@ class HotlineForm(FlaskForm):
     active = BooleanField(_l("Shown on the legal page"), default=True)
 
 
-class SessionForm(FlaskForm):
+class SessionForm(Form):
     title = StringField(_l("Title"), validators=[DataRequired(REQUIRED), _too_long(120)])
     speaker = StringField(_l("Lawyer"), validators=[DataRequired(REQUIRED), _too_long(60)])
     starts_at = DateTimeLocalField(
@@ -240,7 +240,7 @@ class SessionForm(FlaskForm):
     cancelled = BooleanField(_l("Cancelled"))
 
 
-class ClientForm(FlaskForm):
+class ClientForm(Form):
     lawyer_id = SelectField(_l("Lawyer"), coerce=int, validators=[InputRequired(REQUIRED)])
     enterprise_name = StringField(
         _l("Enterprise the lawyer serves"), validators=[DataRequired(REQUIRED), _too_long(120)]

@@ -1,17 +1,17 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, HiddenField, IntegerField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from memberplatform.points.services import MAX_AMOUNT
+from memberplatform.web.forms import Form
 
 REQUIRED = _l("This field is required.")
 
 
-class HistoryFilterForm(FlaskForm):
+class HistoryFilterForm(Form):
     """GET filters of the history (no CSRF: it changes nothing)."""
 
     class Meta:
@@ -33,7 +33,7 @@ class HistoryFilterForm(FlaskForm):
     until = DateField(_l("To"), validators=[Optional()])
 
 
-class GrantForm(FlaskForm):
+class GrantForm(Form):
     member = StringField(
         _l("Member number or mobile number"),
         validators=[DataRequired(REQUIRED), Length(max=32)],
@@ -61,7 +61,7 @@ class GrantForm(FlaskForm):
     idempotency_key = HiddenField(validators=[DataRequired(), Length(max=64)])
 
 
-class BulkGrantForm(FlaskForm):
+class BulkGrantForm(Form):
     file = FileField(
         _l("CSV file"),
         validators=[FileRequired(REQUIRED)],
@@ -71,5 +71,5 @@ class BulkGrantForm(FlaskForm):
     )
 
 
-class ConfirmBulkForm(FlaskForm):
+class ConfirmBulkForm(Form):
     digest = HiddenField(validators=[DataRequired(), Length(min=64, max=64)])

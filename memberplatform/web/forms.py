@@ -3,12 +3,49 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
+from babel import support
+from flask import current_app
+from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from wtforms.i18n import messages_path
 
 from memberplatform.core.errors import DomainError
 from memberplatform.extensions import db
+
+
+class _WTFormsMessages:
+    """WTForms' own messages ("This field is required.") in the request's language.
+
+    Flask-WTF reads WTForms' catalogue from disk on every request that builds a
+    form; the catalogues never change while the process runs, so each is read once.
+    """
+
+    def gettext(self, string: str) -> str:
+        return _catalogue(str(get_locale())).ugettext(string)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return _catalogue(str(get_locale())).ungettext(singular, plural, n)
+
+
+@cache
+def _catalogue(locale: str) -> support.Translations:
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+_messages = _WTFormsMessages()
+
+
+class Form(FlaskForm):
+    """Every form's base: CSRF from Flask-WTF, WTForms' messages translated."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form):
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return _messages
 
 
 def attach_error(form: FlaskForm, error: DomainError) -> None:
