@@ -219,6 +219,9 @@ def claim(kit_id: int):  # access: member
                 mode=form.mode.data,
                 address=form.address.data,
                 request_key=form.request_key.data or None,
+                seen_available=next(
+                    (st.available for st in stocks if st.point_id == form.point.data), None
+                ),
             )
         except services.AlreadyClaimed as error:
             if error.claim is not None:
