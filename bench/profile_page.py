@@ -63,7 +63,7 @@ def main() -> int:
     url = f"sqlite:///{workdir / 'profile.sqlite3'}"
     run.flask_cmd(url, "db-upgrade")
     run.flask_cmd(url, "seed-demo", "--password", "Bench-Demo-2020")
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": run.SECRET, "RATELIMIT_ENABLED": False})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": run.SECRET})
     engine = create_engine(url)
     with app.app_context():
         import sqlalchemy as sa

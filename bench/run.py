@@ -107,7 +107,6 @@ def start_gunicorn(
         "WEB_CONCURRENCY": str(workers),
         "ACCESS_LOG": "",
         "SECRET_KEY": SECRET,
-        "RATELIMIT_ENABLED": "false",
     }
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), target],
