@@ -134,13 +134,10 @@ def campaign(campaign_id: int):  # access: anyone (drafts: staff)
 @bp.get("/donations/<int:campaign_id>/progress")
 def progress(campaign_id: int):  # access: anyone (not personalised: cacheable)
     if not is_fragment_request():
-        campaign = _progress_campaign(campaign_id)
-        return render(
-            "donations/progress.html",
-            campaign=campaign,
-            recent=services.recent_donations(campaign.id),
-            now=utcnow(),
-        )
+        campaign = _shown_campaign(campaign_id)
+        if campaign is None:
+            abort(404)
+        return render("donations/progress.html", **_progress_context(campaign))
     # Everyone watching a campaign polls this every 5 s and sees the same thing: each
     # worker keeps the rendered fragment per campaign and language for a moment.
     key = ("donations.progress", campaign_id, str(get_locale()))
@@ -155,24 +152,24 @@ def progress(campaign_id: int):  # access: anyone (not personalised: cacheable)
     return response
 
 
-def _progress_campaign(campaign_id: int) -> Campaign:
+def _shown_campaign(campaign_id: int) -> Campaign | None:
     campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or campaign.status == "draft":
-        abort(404)
-    return campaign
+    return None if campaign is None or campaign.status == "draft" else campaign
+
+
+def _progress_context(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "campaign": campaign,
+        "recent": services.recent_donations(campaign.id),
+        "now": utcnow(),
+    }
 
 
 def _progress_fragment(campaign_id: int) -> str | None:
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or campaign.status == "draft":
+    campaign = _shown_campaign(campaign_id)
+    if campaign is None:
         return None
-    return render_block(
-        "donations/progress.html",
-        "progress",
-        campaign=campaign,
-        recent=services.recent_donations(campaign.id),
-        now=utcnow(),
-    )
+    return render_block("donations/progress.html", "progress", **_progress_context(campaign))
 
 
 @bp.get("/donations/<int:campaign_id>/totals")

@@ -295,15 +295,23 @@ def stocks_for(kit_ids: Sequence[int]) -> dict[int, list[KitStock]]:
     result: dict[int, list[KitStock]] = {kit_id: [] for kit_id in kit_ids}
     if not kit_ids:
         return result
-    rows = db.session.scalars(
-        sa.select(KitStock)
-        .join(PickupPoint, PickupPoint.id == KitStock.point_id)
-        .where(KitStock.kit_type_id.in_(kit_ids), PickupPoint.active.is_(True))
-        .order_by(PickupPoint.name)
-    )
-    for stock in rows:
+    for stock in db.session.scalars(_stocks_statement(), {"kit_ids": list(kit_ids)}):
         result[stock.kit_type_id].append(stock)
     return result
+
+
+@cache
+def _stocks_statement() -> sa.Select:
+    """Built once: the kit pages and every claim read stock."""
+    return (
+        sa.select(KitStock)
+        .join(PickupPoint, PickupPoint.id == KitStock.point_id)
+        .where(
+            KitStock.kit_type_id.in_(sa.bindparam("kit_ids", expanding=True)),
+            PickupPoint.active.is_(True),
+        )
+        .order_by(PickupPoint.name)
+    )
 
 
 def live_claims_of(user_id: int) -> dict[int, KitClaim]:
@@ -435,24 +443,31 @@ def _replay_or_live(
 ) -> tuple[KitClaim | None, KitClaim | None]:
     """In one statement: the claim this form already made (a replay), and the member's
     live claim of this kit."""
-    live = sa.and_(
-        KitClaim.kit_type_id == kit_type_id,
-        KitClaim.user_id == user_id,
-        KitClaim.status.in_(LIVE_STATUSES),
-    )
-    wanted = sa.or_(KitClaim.request_key == request_key, live) if request_key else live
+    params = {"user_id": user_id, "kit_type_id": kit_type_id, "request_key": request_key}
     again = current = None
-    for row in db.session.scalars(
-        sa.select(KitClaim)
-        .options(so.lazyload(KitClaim.kit_type), so.lazyload(KitClaim.point))
-        .where(wanted)
-    ):
+    for row in db.session.scalars(_replay_or_live_statement(bool(request_key)), params):
         if request_key and row.request_key == request_key:
             again = row
         mine = row.kit_type_id == kit_type_id and row.user_id == user_id
         if mine and row.status in LIVE_STATUSES:
             current = row
     return again, current
+
+
+@cache
+def _replay_or_live_statement(with_key: bool) -> sa.Select:
+    """Built once (twice: with and without a form key): every claim runs it."""
+    live = sa.and_(
+        KitClaim.kit_type_id == sa.bindparam("kit_type_id"),
+        KitClaim.user_id == sa.bindparam("user_id"),
+        KitClaim.status.in_(LIVE_STATUSES),
+    )
+    wanted = sa.or_(KitClaim.request_key == sa.bindparam("request_key"), live) if with_key else live
+    return (
+        sa.select(KitClaim)
+        .options(so.lazyload(KitClaim.kit_type), so.lazyload(KitClaim.point))
+        .where(wanted)
+    )
 
 
 def _insert_claim(
