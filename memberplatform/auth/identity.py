@@ -173,8 +173,3 @@ def _read_identity(user_id: int) -> list[Any]:
         g.reading_identity = False
     session.commit()  # ends the read; nothing was written
     return rows
-
-
-def record_of(user: Any) -> User:
-    """The ORM user behind ``current_user`` (or the user itself when it already is one)."""
-    return user.record if isinstance(user, SignedInUser) else user

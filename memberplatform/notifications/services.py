@@ -69,18 +69,13 @@ def render_message(notification: Notification) -> str:
         return str(message)
 
 
-def unread_count(user_id: int) -> int:
-    return db.session.scalar(_unread(user_id))
-
-
 @nav_counter("notifications")
-def _unread_counter(user_id: sa.BindParameter) -> sa.ScalarSelect:
-    return _unread(user_id).scalar_subquery()
-
-
-def _unread(user_id: Any) -> sa.Select:
-    return sa.select(sa.func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None)
+def _unread(user_id: sa.BindParameter) -> sa.ScalarSelect:
+    """The header's unread count (read with the other header counts, see core.nav)."""
+    return (
+        sa.select(sa.func.count(Notification.id))
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
     )
 
 
