@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,20 @@ def new_page(browser):
 @pytest.fixture
 def page(new_page):
     return new_page()
+
+
+def wait_until(page, predicate: str, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` (a JS function, e.g. ``"() => …"``) until it returns true.
+
+    ``page.wait_for_function`` polls inside the page with ``eval``, which our CSP
+    (no ``unsafe-eval``) refuses whenever the first check is false; ``page.evaluate``
+    runs through the DevTools protocol, which the CSP does not govern.
+    """
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(predicate):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {predicate}")
+        page.wait_for_timeout(50)
 
 
 def screenshot(page, name: str) -> Path:

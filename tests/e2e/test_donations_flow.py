@@ -13,7 +13,7 @@ from memberplatform.db import utcnow
 from memberplatform.donations import services
 from memberplatform.extensions import db
 from memberplatform.points import services as points
-from tests.e2e.conftest import screenshot
+from tests.e2e.conftest import screenshot, wait_until
 
 PASSWORD = "Spring-Return-2020"
 
@@ -61,7 +61,7 @@ def test_donate_with_confirm_dialog_and_open_certificate(live_server, page):
     page.get_by_test_id("donate-next").click()
     expect(page.get_by_text("每次最多捐 500 份。")).to_be_visible()
     # wait until htmx has initialised the swapped-in form
-    page.wait_for_function("document.getElementById('units')['htmx-internal-data'] !== undefined")
+    wait_until(page, "() => document.getElementById('units')['htmx-internal-data'] !== undefined")
 
     page.get_by_label("捐赠数量").fill("30")
     expect(page.get_by_test_id("quote")).to_contain_text("300")  # live cost and balance after
