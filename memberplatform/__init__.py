@@ -60,6 +60,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def warm_up(app: Flask) -> None:
+    """Compile every template and load every catalogue now, once.
+
+    gunicorn preloads the app in its master (``gunicorn.conf.py``), so the workers it
+    forks, and those that replace them after ``max_requests``, start with all of it
+    in place instead of paying for it on their first requests (~0.7 s of templates).
+    """
+    from flask_babel import get_locale, get_translations
+
+    from memberplatform.web.forms import _catalogue
+    from memberplatform.web.i18n import LOCALES
+
+    for name in app.jinja_env.list_templates(extensions=("html",)):
+        app.jinja_env.get_template(name)
+    for locale in LOCALES:
+        language = "en" if locale == "en" else "zh-CN"
+        with app.test_request_context(headers={"Accept-Language": language}):
+            get_translations()
+            _catalogue(str(get_locale()))
+
+
 def translation_directories() -> list[str]:
     """Each domain keeps its own catalogue next to its code; Flask-Babel merges them."""
     found = [str(PACKAGE_DIR / "translations")]

@@ -184,3 +184,20 @@ def test_csv_cells_are_formula_safe():
     assert "'=1+1" in lines and "'@SUM(A1)" in lines and "'-2" in lines
     assert decode_upload("姓名".encode("gbk")) == "姓名"
     assert decode_upload("\ufeff姓名".encode()) == "姓名"
+
+
+def test_warm_up_compiles_every_template_before_the_fork(app, monkeypatch):
+    """gunicorn preloads ``wsgi.py``, which warms the app up: afterwards no page needs
+    to read a template again (the loader is not asked)."""
+    from memberplatform import warm_up
+
+    warm_up(app)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("template read after warm_up")
+
+    monkeypatch.setattr(app.jinja_env.loader, "get_source", refuse)
+    client = app.test_client()
+    assert client.get("/").status_code == 200
+    assert client.get("/auth/login").status_code == 200
+    assert client.get("/no-such-page").status_code == 404
