@@ -138,7 +138,8 @@ def _entries_match_lots(session: so.Session) -> Iterator[str]:
 
 
 @me_panel("points", 10, "points/_me_panel.html")
-def _me_panel(user) -> dict:
+def me_panel_context(user) -> dict:
+    """The /me points panel (also re-rendered in place after a check-in)."""
     balance, streak, done = services.dashboard_of(user)
     return {"balance": balance, "streak": streak, "done": done}
 

@@ -493,20 +493,6 @@ def check_in(user: Any, *, now: datetime | None = None) -> CheckInResult:
     return CheckInResult(row, new=True)
 
 
-def streak_of(user: Any, *, now: datetime | None = None) -> tuple[int, bool]:
-    """(current streak, checked in today) for the dashboard."""
-    day = local_today(now)
-    last = db.session.execute(
-        sa.select(CheckIn.day, CheckIn.streak)
-        .where(CheckIn.user_id == _user_id(user), CheckIn.day >= day - timedelta(days=1))
-        .order_by(CheckIn.day.desc())
-        .limit(1)
-    ).first()
-    if last is None:
-        return 0, False
-    return last.streak, last.day == day
-
-
 def dashboard_of(user: Any, *, now: datetime | None = None) -> tuple[int, int, bool]:
     """(balance, current streak, checked in today) in one statement, for the /me panel."""
     day = local_today(now)

@@ -83,14 +83,11 @@ def check_in():  # access: any logged-in user
         else:
             flash(_("You have already checked in today."), "info")
         return redirect(url_for("home.me"), code=303)
-    streak, done = services.streak_of(current_user)
     response = render(
         "points/_me_panel.html",
         fragment=None,
         ctx={
-            "balance": services.balance_of(current_user),
-            "streak": streak,
-            "done": done,
+            **memberplatform.points.hooks.me_panel_context(current_user),
             "just_checked_in": result.check_in.points if result.new else None,
         },
     )
