@@ -57,10 +57,16 @@ def main() -> int:
     parser.add_argument("pages", nargs="*", help="page labels as in bench/run.py (default: all)")
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--claims", action="store_true", help="the kit rush's two requests: a winner, a sold-out"
+    )
+    parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
+    with run.database(args.engine, Path(tempfile.mkdtemp(prefix="mp-profile-"))) as url:
+        return measure(args, url)
 
-    workdir = Path(tempfile.mkdtemp(prefix="mp-profile-"))
-    url = f"sqlite:///{workdir / 'profile.sqlite3'}"
+
+def measure(args: argparse.Namespace, url: str) -> int:
     run.flask_cmd(url, "db-upgrade")
     run.flask_cmd(url, "seed-demo", "--password", "Bench-Demo-2020")
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": run.SECRET})
@@ -89,6 +95,8 @@ def main() -> int:
 
     base = per_request_us(baseline_app.wsgi_app, baseline_environ, args.seconds)
     print(f"{'baseline':22} {base:8.0f} µs/request")
+    if args.claims:
+        return claims(app, ids, seeded, base, args.profile)
     for page in run.pages(ids):
         if args.pages and page.label not in args.pages:
             continue
@@ -115,7 +123,72 @@ def main() -> int:
     return 0
 
 
-def profile(wsgi, environ_factory) -> None:
+def claims(app, ids: dict, seeded: dict, base: float, with_profile: bool) -> int:
+    """A winner's and a sold-out member's kit claim (POST over htmx, as in the rush).
+
+    Each winner is a new member (one claim each); the kit has stock for all of
+    them, then runs out, and the same members post again as losers."""
+    from urllib.parse import urlencode
+
+    from bench import rushes
+
+    rush = rushes.prepare(app, ids["admin"], ids.get("campaign"))
+    first = seeded["first_user_id"]
+    members = iter(range(first, first + 600))
+    posts: list[tuple[str, str]] = []
+
+    def environ_for(user_id: int):
+        cookie, csrf = run.cookie_for(app, user_id, f"bench{user_id:027d}")
+        body = urlencode(
+            {"point": str(rush["point"]), "mode": "pickup", "request_key": "", "csrf_token": csrf}
+        )
+        posts.append((cookie, body))
+        return post_environ(cookie, body)
+
+    def post_environ(cookie: str, body: str):
+        env = EnvironBuilder(
+            path=rush["kit_path"],
+            method="POST",
+            data=body,
+            content_type="application/x-www-form-urlencoded",
+            headers={"Cookie": cookie, "HX-Request": "true"},
+        ).get_environ()
+        env["REMOTE_ADDR"] = "127.0.0.1"
+        env.pop("HTTP_USER_AGENT", None)
+        return env
+
+    def start_response(status, headers, exc_info=None):
+        return None
+
+    def timed(make_environ, count: int) -> float:
+        environs = [make_environ() for _ in range(count)]
+        started = time.perf_counter()
+        for environ in environs:
+            b"".join(app.wsgi_app(environ, start_response))
+        return (time.perf_counter() - started) / count * 1e6
+
+    winner = timed(lambda: environ_for(next(members)), 300)
+    print(f"{'kit claim (winner)':22} {winner:8.0f} µs/request  ×{winner / base:5.2f}")
+    with app.app_context():
+        import sqlalchemy as sa
+
+        from memberplatform.extensions import db
+        from memberplatform.kits.models import KitStock
+
+        db.session.execute(  # the rest of the shelf goes: sold out
+            sa.update(KitStock).values(received=KitStock.received - KitStock.available, available=0)
+        )
+        db.session.commit()
+    del posts[:]  # the next 300 members never claimed: they meet an empty shelf
+    loser = timed(lambda: environ_for(next(members)), 300)
+    print(f"{'kit claim (sold out)':22} {loser:8.0f} µs/request  ×{loser / base:5.2f}")
+    if with_profile:
+        losers = iter(posts)
+        profile(app.wsgi_app, lambda: post_environ(*next(losers)), 250)
+    return 0
+
+
+def profile(wsgi, environ_factory, count: int = 300) -> None:
     def start_response(status, headers, exc_info=None):
         return None
 
@@ -126,14 +199,14 @@ def profile(wsgi, environ_factory) -> None:
     if Profiler is not None:
         profiler = Profiler(interval=0.0001)
         profiler.start()
-        for _ in range(300):
+        for _ in range(count):
             b"".join(wsgi(environ_factory(), start_response))
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         return
     profiler = cProfile.Profile()
     profiler.enable()
-    for _ in range(300):
+    for _ in range(count):
         b"".join(wsgi(environ_factory(), start_response))
     profiler.disable()
     out = io.StringIO()

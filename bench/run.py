@@ -42,6 +42,8 @@ PG_ADMIN_URL = os.environ.get(
 SECRET = "bench-secret-" + uuid.uuid4().hex
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 SCALES = {"small": (1_000, 10), "large": (100_000, 10)}
+#: ``--scales rush``: only the three rushes, on enough members for them (for working on them)
+RUSH_ONLY = (10_000, 10)
 TARGETS = {
     "me_ratio": 0.25,
     "fragment_ratio": 0.5,
@@ -305,7 +307,7 @@ def demo_ids(app) -> dict[str, int]:
 
 
 def measure_scale(engine_name: str, scale: str, url: str, seconds: float) -> dict:
-    members, entries = SCALES[scale]
+    members, entries = SCALES.get(scale, RUSH_ONLY)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": False})
     flask_cmd(url, "db-upgrade")
     flask_cmd(url, "seed-demo", "--password", "Bench-Demo-2020")
@@ -335,7 +337,7 @@ def measure_scale(engine_name: str, scale: str, url: str, seconds: float) -> dic
     server = start_gunicorn("wsgi:app", {"DATABASE_URL": url}, ready="/healthz")
     rows = []
     try:
-        for page in pages(ids):
+        for page in pages(ids) if scale in SCALES else ():
             path = resolve(app, page)
             if path is None:
                 rows.append({"page": page.label, "available": False})
@@ -363,7 +365,7 @@ def measure_scale(engine_name: str, scale: str, url: str, seconds: float) -> dic
             )
         peak = server.peak_rss_mb()
         rush_rows = []
-        if scale == "large":
+        if scale != "small":
             rush_ids = rushes.prepare(app, ids["admin"], ids.get("campaign"))
             pool = [(uid, f"bench{uid:027d}") for uid in range(first + 1000, first + 8000)]
             rush_rows = rushes.run(app, server.url, pool, cookie_for, rush_ids)
@@ -537,7 +539,7 @@ def verdicts(results: dict) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per page")
-    parser.add_argument("--scales", default="small,large")
+    parser.add_argument("--scales", default="small,large", help="small, large, or rush")
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
     workdir = ROOT / "bench" / "results"

@@ -4,7 +4,10 @@ Transactions
 ------------
 A request commits once, in ``after_request``, when its response is a success
 (status < 400); anything else, and any exception, rolls back. Service
-functions only ``flush``.
+functions only ``flush``. A rush view commits itself as soon as its service call
+succeeds (the kit claim), so the contended stock row (PostgreSQL) or the write
+lock (SQLite) is not held while the response is built, and reads what it needs
+before it knows whether it will write in :meth:`Database.reading`.
 
 SQLite runs in WAL mode with ``foreign_keys`` on and a busy timeout. The
 ``sqlite3`` driver's legacy transaction handling is switched off (the recipe in
@@ -74,7 +77,7 @@ class Base(so.DeclarativeBase):
 def _wants_write() -> bool:
     """Whether a transaction starting now may write (decides BEGIN IMMEDIATE on SQLite)."""
     if has_request_context():
-        if g.get("reading_identity"):
+        if g.get("reading"):
             return False
         return request.method not in SAFE_METHODS or bool(g.get("write_intent"))
     return True
@@ -127,6 +130,35 @@ class Database:
         @app.teardown_appcontext
         def _remove(exc: BaseException | None) -> None:
             self.session.remove()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads a writing request makes before it knows whether it will write.
+
+        On SQLite they run in a deferred transaction of their own that ends here, so
+        the request's ``BEGIN IMMEDIATE`` (the database-wide write lock) starts at its
+        first write, and a request that ends up not writing (a sold-out kit) never
+        queues behind the writers. PostgreSQL's reads take no locks: there they join
+        the request's transaction. Inside an open transaction it changes nothing.
+        """
+        session = self.session()
+        own = (
+            has_request_context()
+            and not session.in_transaction()
+            and session.get_bind().dialect.name == "sqlite"
+        )
+        if not own:
+            yield
+            return
+        g.reading = True
+        try:
+            yield
+        except BaseException:
+            g.reading = False
+            session.rollback()
+            raise
+        g.reading = False
+        session.commit()  # ends the read; nothing was written
 
     @property
     def engine(self) -> sa.Engine:

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import g, has_request_context, request
+from flask import has_request_context, request
 from flask_login import UserMixin
 
 from memberplatform.auth.models import Enterprise, MemberTag, UnionBranch, User, UserRole
@@ -153,23 +153,10 @@ def load_signed_in(session_id: str) -> SignedInUser | None:
 
 
 def _read_identity(user_id: int) -> list[Any]:
-    """The identity rows. On SQLite a request that may write reads them in a short
-    transaction of their own, so its ``BEGIN IMMEDIATE`` (the database-wide write
-    lock) starts at the view's first query instead of before the session check:
-    writers queue for less time in a rush."""
-    session = db.session()  # the request's session (in_transaction is not proxied)
-    own = (
-        has_request_context()
-        and request.method not in SAFE_METHODS
-        and not session.in_transaction()
-        and session.get_bind().dialect.name == "sqlite"
-    )
-    if not own:
-        return session.execute(_statement(), {"user_id": user_id}).all()
-    g.reading_identity = True
-    try:
-        rows = session.execute(_statement(), {"user_id": user_id}).all()
-    finally:
-        g.reading_identity = False
-    session.commit()  # ends the read; nothing was written
-    return rows
+    """The identity rows. A request that may write reads them with :meth:`db.reading`:
+    on SQLite its ``BEGIN IMMEDIATE`` then starts at the view's first write instead of
+    before the session check, so writers queue for less time in a rush."""
+    if has_request_context() and request.method not in SAFE_METHODS:
+        with db.reading():
+            return db.session.execute(_statement(), {"user_id": user_id}).all()
+    return db.session.execute(_statement(), {"user_id": user_id}).all()

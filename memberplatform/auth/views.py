@@ -60,6 +60,8 @@ def login():  # access: anyone
             _start_session(user, remember=form.remember.data)
             if locale and not user.locale:
                 user.locale = locale
+            # the account's language ("" for none saved) for every request of this session
+            session["locale"] = user.locale or ""
             return hx_redirect(_safe_next(request.args.get("next")))
         form.form_errors.append(LOGIN_FAILED)
     status = 422 if form.errors or form.form_errors else 200

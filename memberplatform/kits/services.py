@@ -354,16 +354,18 @@ def claim(
     request_key: str | None = None,
     now: datetime | None = None,
     seen_available: int | None = None,
+    prior: tuple[KitClaim | None, KitClaim | None] | None = None,
 ) -> KitClaim:
     """Reserve one kit for the member at a pickup point (or for delivery from it).
 
-    ``seen_available``: the point's stock as the caller read it in this transaction
-    (saves reading it again; the conditional UPDATE still decides)."""
+    ``seen_available``: the point's stock as the caller read it (saves reading it
+    again; the conditional UPDATE still decides). ``prior``: what
+    :func:`prior_claims` returned for this form, read by the caller."""
     now = now or utcnow()
     member = member_of(user)
     if request_key and len(request_key) > 64:
         raise ValueError("request keys are at most 64 characters")
-    again, live = _replay_or_live(request_key, member.id, kit_type_id)
+    again, live = prior or prior_claims(request_key, member.id, kit_type_id)
     if again is not None:
         if again.user_id != member.id:
             raise DomainError(_l("This form has expired. Please reload the page."))
@@ -438,7 +440,7 @@ def claim(
     return new
 
 
-def _replay_or_live(
+def prior_claims(
     request_key: str | None, user_id: int, kit_type_id: int
 ) -> tuple[KitClaim | None, KitClaim | None]:
     """In one statement: the claim this form already made (a replay), and the member's

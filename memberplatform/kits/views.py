@@ -207,8 +207,16 @@ def kit_picture(kit_id: int):  # access: anyone (published kits)
 @bp.post("/kits/<int:kit_id>/claim")
 @roles_required("member")
 def claim(kit_id: int):  # access: member
-    kit = _kit_or_404(kit_id)
-    stocks = services.stocks_for([kit.id])[kit.id]
+    request_key = request.form.get("request_key") or None
+    with db.reading():  # on SQLite, the write lock is taken for the claim itself only
+        kit = _kit_or_404(kit_id)
+        stocks = services.stocks_for([kit.id])[kit.id]
+        prior = services.prior_claims(request_key, current_user.id, kit.id)
+    again, live = prior
+    if again is None and live is None and not any(stock.available for stock in stocks):
+        check = services.eligibility(kit, current_user, existing=None)
+        if not check.reasons:  # most of a rush: the shelf is empty everywhere
+            return _sold_out(kit, stocks)
     form = _claim_form(kit, stocks, formdata=request.form)
     if form.validate_on_submit():
         try:
@@ -222,22 +230,40 @@ def claim(kit_id: int):  # access: member
                 seen_available=next(
                     (st.available for st in stocks if st.point_id == form.point.data), None
                 ),
+                prior=prior,
             )
         except services.AlreadyClaimed as error:
             if error.claim is not None:
                 flash(_("You have already claimed this kit."), "info")
                 return hx_redirect(url_for("kits.claim_page", claim_id=error.claim.id))
             attach_error(form, error)
-        except services.OutOfStock as error:  # most of a rush: no live claim was found
+        except services.OutOfStock as error:  # this point is empty, another may not be
             attach_error(form, error)
-            return _kit_page(kit, form, status=_status(200, form), stocks=stocks, live=None)
+            return _kit_page(kit, form, status=_status(200, form), stocks=stocks, live=live)
         except DomainError as error:
             attach_error(form, error)
         else:
+            db.session.commit()  # before the response: the stock row is held no longer
             flash(_("Your kit is reserved. Show the pickup code at the point."), "success")
             response = hx_redirect(url_for("kits.claim_page", claim_id=made.id))
             return with_trigger(response, "points-changed", "notifications-changed")
-    return _kit_page(kit, form, status=_status(200, form), stocks=stocks)
+    return _kit_page(kit, form, status=_status(200, form), stocks=stocks, live=live)
+
+
+def _sold_out(kit: KitType, stocks: list[KitStock]):
+    """A claim that met an empty shelf everywhere: htmx replaces the form with the news
+    and the stock figures with zeros; without htmx, the kit page says the same."""
+    if not is_fragment_request():
+        return _kit_page(kit, status=422, fragment=None, stocks=stocks, live=None)
+    return render(
+        "kits/kit.html",
+        fragment="sold_out",
+        status=422,
+        kit=kit,
+        stocks=stocks,
+        state=services.window_state(kit),
+        sold_out_now=True,
+    )
 
 
 def claim_qr(claim: KitClaim) -> str:

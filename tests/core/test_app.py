@@ -8,6 +8,8 @@ import stat
 import pytest
 
 from memberplatform import create_app, settings
+from memberplatform.auth.models import User
+from memberplatform.extensions import db
 from tests.conftest import TEST_CONFIG
 
 
@@ -131,6 +133,31 @@ def test_language_switch_saved_on_user(client, make_user, auth):
     fresh = client.application.test_client()
     fresh.post("/auth/login", data={"phone": user.phone, "password": "Correct-Horse-42"})
     assert "My account" in fresh.get("/me").get_data(as_text=True)
+
+
+def test_login_brings_the_saved_language_into_the_session(client, make_user, auth, app):
+    """Requests read the language from the session (no user load for it); a session
+    without one (restored by remember-me) still follows the account."""
+    user = make_user()
+    with app.app_context():
+        db.session.get(User, user.id).locale = "en"
+        db.session.commit()
+    auth.login(user)
+    with client.session_transaction() as sess:
+        assert sess["locale"] == "en"
+        del sess["locale"]
+    assert "My account" in client.get("/me").get_data(as_text=True)
+
+
+def test_template_messages_are_escaped_and_formatted_as_jinja_does(app):
+    from flask import render_template_string
+
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        html = render_template_string(
+            '{{ _("Hello %(name)s", name=name) }}|{{ _("100%%") }}|{{ _("Home") }}',
+            name="<b>x</b>",
+        )
+    assert html == "Hello &lt;b&gt;x&lt;/b&gt;|100%|Home"
 
 
 def test_language_switch_rejects_offsite_next(client):

@@ -14,6 +14,7 @@ from memberplatform.donations.models import Campaign, Donation, Fulfilment
 from memberplatform.extensions import db
 from memberplatform.points import services as points
 from tests.concurrency import integrity_problems
+from tests.conftest import PASSWORD
 from tests.donations.conftest import key
 from tests.querycount import count_queries
 
@@ -204,6 +205,11 @@ def test_progress_fragment_is_shared_for_a_moment_per_language(client, app, make
     with count_queries(engine) as statements:
         again = client.get(path, headers=HX)
     assert again.status_code == 200 and _text(again) == first and statements == []
+    signed_in = app.test_client()  # a member's poll: the language is in the session
+    signed_in.post("/auth/login", data={"phone": member.phone, "password": PASSWORD})
+    with count_queries(engine) as statements:
+        polled = signed_in.get(path, headers=HX)
+    assert polled.status_code == 200 and _text(polled) == first and statements == []
     english = app.test_client()
     english.post("/lang", data={"locale": "en"})
     text = _text(english.get(path, headers=HX))

@@ -140,6 +140,43 @@ def test_point_without_stock_is_refused(app, setup, make_user):
     assert "该领取点已无剩余" in response.get_data(as_text=True)
 
 
+def test_a_claim_on_an_empty_shelf_says_all_are_claimed(app, setup, make_user):
+    """Most of a rush: every point is empty. htmx swaps the form for the news and the
+    stock figures for zeros (out of band); nothing is written; without htmx the kit
+    page says the same. A member who already holds a kit still lands on it."""
+    members = [make_user() for _ in range(10)]
+    with app.app_context():
+        for m in members[:5]:
+            services.claim(m.id, setup.kit_id, setup.zgc)
+        for m in members[5:8]:
+            services.claim(m.id, setup.kit_id, setup.city)
+        db.session.commit()
+    client = login(app, members[8])
+    data = {"point": setup.zgc, "mode": "pickup", "request_key": "late-member-form"}
+    response = client.post(f"/kits/{setup.kit_id}/claim", data=data, headers=HX)
+    assert response.status_code == 422
+    body = response.get_data(as_text=True)
+    assert re.match(r'\s*<p class="status status-bad" id="claim-sold-out"', body)
+    assert "已全部领完" in body and "<form" not in body
+    oob = re.search(r'<section[^>]*id="kit-stock"[^>]*hx-swap-oob="true"', body)
+    assert oob and body.count("已领完") == 2
+    plain = client.post(f"/kits/{setup.kit_id}/claim", data=data)
+    assert plain.status_code == 422
+    page = plain.get_data(as_text=True)
+    assert "已全部领完" in page and "<html" in page and "hx-swap-oob" not in page
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(KitClaim.id))) == 8
+        assert (
+            db.session.scalar(
+                sa.select(sa.func.count(KitClaim.id)).where(KitClaim.request_key.is_not(None))
+            )
+            == 0
+        )
+    winner = login(app, members[0])
+    again = winner.post(f"/kits/{setup.kit_id}/claim", data=data, headers=HX)
+    assert again.status_code == 204 and "/kits/claims/" in again.headers["HX-Redirect"]
+
+
 def test_ineligible_member_sees_why_and_cannot_claim(app, setup, make_user):
     with app.app_context():
         kit = db.session.get(KitType, setup.kit_id)
