@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import cProfile
 import io
 import pstats
@@ -61,6 +62,7 @@ def main() -> int:
         "--claims", action="store_true", help="the kit rush's two requests: a winner, a sold-out"
     )
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--gc-freeze", action="store_true", help="as wsgi.py does before forking")
     args = parser.parse_args()
     with run.database(args.engine, Path(tempfile.mkdtemp(prefix="mp-profile-"))) as url:
         return measure(args, url)
@@ -84,6 +86,11 @@ def measure(args: argparse.Namespace, url: str) -> int:
     engine.dispose()
     ids = run.demo_ids(app)
     first = seeded["first_user_id"]
+    if args.gc_freeze:
+        from memberplatform import warm_up
+
+        warm_up(app)
+        gc.freeze()
     who = {
         "member": (first, f"bench{first:027d}"),
         "lawyer": (ids["lawyer"], ids["lawyer_token"]),

@@ -44,6 +44,7 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 SCALES = {"small": (1_000, 10), "large": (100_000, 10)}
 #: ``--scales rush``: only the three rushes, on enough members for them (for working on them)
 RUSH_ONLY = (10_000, 10)
+ONLY_PAGES: set[str] = set()  # --pages
 TARGETS = {
     "me_ratio": 0.25,
     "fragment_ratio": 0.5,
@@ -338,6 +339,8 @@ def measure_scale(engine_name: str, scale: str, url: str, seconds: float) -> dic
     rows = []
     try:
         for page in pages(ids) if scale in SCALES else ():
+            if ONLY_PAGES and page.label not in ONLY_PAGES:
+                continue
             path = resolve(app, page)
             if path is None:
                 rows.append({"page": page.label, "available": False})
@@ -540,8 +543,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per page")
     parser.add_argument("--scales", default="small,large", help="small, large, or rush")
+    parser.add_argument("--pages", default="", help="only these page labels (comma-separated)")
     parser.add_argument("--engines", default="sqlite,postgresql")
     args = parser.parse_args()
+    ONLY_PAGES.update(label for label in args.pages.split(",") if label)
     workdir = ROOT / "bench" / "results"
     workdir.mkdir(parents=True, exist_ok=True)
     engines = [e for e in args.engines.split(",") if e != "postgresql" or pg_available()]

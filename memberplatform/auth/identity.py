@@ -23,6 +23,7 @@ from flask import has_request_context, request
 from flask_login import UserMixin
 
 from memberplatform.auth.models import Enterprise, MemberTag, UnionBranch, User, UserRole
+from memberplatform.core import nav
 from memberplatform.db import SAFE_METHODS
 from memberplatform.extensions import db
 
@@ -40,7 +41,15 @@ ROW_FIELDS = (
 
 
 class SignedInUser(UserMixin):
-    __slots__ = (*ROW_FIELDS, "enterprise_name", "branch_name", "roles", "tags", "_record")
+    __slots__ = (
+        *ROW_FIELDS,
+        "enterprise_name",
+        "branch_name",
+        "roles",
+        "tags",
+        "nav_counts",
+        "_record",
+    )
 
     id: int
     phone: str
@@ -56,6 +65,8 @@ class SignedInUser(UserMixin):
     roles: frozenset[str]
     #: the member's tags (eligibility rules: 农民工, 困难职工 …)
     tags: frozenset[str]
+    #: the header's counts (balance, unread) as read with the user (see core.nav)
+    nav_counts: dict[str, int]
 
     def __init__(self, row: Any, roles: frozenset[str], tags: frozenset[str]) -> None:
         for name in (*ROW_FIELDS, "enterprise_name", "branch_name"):
@@ -63,6 +74,8 @@ class SignedInUser(UserMixin):
         object.__setattr__(self, "roles", roles)
         object.__setattr__(self, "_record", None)
         object.__setattr__(self, "tags", tags)
+        counts = {name: getattr(row, f"nav_{name}") for name in nav.names()}
+        object.__setattr__(self, "nav_counts", counts)
 
     # --- what Flask-Login and every page ask --------------------------------
     def get_id(self) -> str:
@@ -108,9 +121,9 @@ class SignedInUser(UserMixin):
 
 
 @cache
-def _statement() -> sa.Select:
-    """The user's row (with its enterprise's and branch's names) once per role and tag.
-    Built once: building the statement costs more than running it."""
+def _statement(counts: tuple[str, ...]) -> sa.Select:
+    """The user's row (with its enterprise's and branch's names and the header's
+    ``counts``) once per role and tag. Built once: building it costs more than running it."""
     users, roles, tags = User.__table__, UserRole.__table__, MemberTag.__table__
     enterprises, branches = Enterprise.__table__, UnionBranch.__table__
     user_id = sa.bindparam("user_id")
@@ -127,6 +140,7 @@ def _statement() -> sa.Select:
             *(users.c[name] for name in ROW_FIELDS),
             enterprises.c.name.label("enterprise_name"),
             branches.c.name.label("branch_name"),
+            *nav.columns(user_id),
             labels.c.kind,
             labels.c.value,
         )
@@ -158,5 +172,5 @@ def _read_identity(user_id: int) -> list[Any]:
     before the session check, so writers queue for less time in a rush."""
     if has_request_context() and request.method not in SAFE_METHODS:
         with db.reading():
-            return db.session.execute(_statement(), {"user_id": user_id}).all()
-    return db.session.execute(_statement(), {"user_id": user_id}).all()
+            return db.read(_statement(nav.names()), {"user_id": user_id}).all()
+    return db.read(_statement(nav.names()), {"user_id": user_id}).all()

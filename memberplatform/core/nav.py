@@ -1,10 +1,12 @@
-"""The counts in every page's header (points balance, unread notifications): one statement.
+"""The counts in every page's header (points balance, unread notifications).
 
 Each domain registers a scalar subquery on the signed-in user's id
-(:func:`nav_counter`). The first badge a response renders reads every registered
-count in one statement and keeps them on ``g`` for the rest of that response;
-the core never imports a domain. Badges render after the view's service calls,
-so a response to a donation shows the balance after it.
+(:func:`nav_counter`); the core never imports a domain. The statement that reads
+the signed-in user every request reads them too (:func:`columns`), so a page or a
+badge costs no statement of its own for them. Badges render after the view's
+service calls: when the request has written anything (``db.wrote``), the first
+badge reads every count again in one statement, so a response to a donation
+shows the balance after it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 from flask import g
 from flask_login import current_user
 
+from memberplatform.db import wrote
 from memberplatform.extensions import db
 
 #: name -> fn(user id bind parameter) -> scalar subquery
@@ -33,6 +36,18 @@ def nav_counter(name: str):
     return register
 
 
+def names() -> tuple[str, ...]:
+    return tuple(_counters)
+
+
+def columns(user_id: sa.BindParameter) -> list[sa.Label]:
+    """Every count as a column ``nav_<name>``, for the statement that reads the user."""
+    return [
+        sa.func.coalesce(build(user_id), 0).label(f"nav_{name}")
+        for name, build in _counters.items()
+    ]
+
+
 @cache
 def _statement() -> sa.Select:
     user_id = sa.bindparam("user_id")
@@ -47,7 +62,11 @@ def nav_count(name: str) -> int:
         return 0
     counts = g.get("nav_counts")
     if counts is None or counts[0] != current_user.id:
-        row = db.session.execute(_statement(), {"user_id": current_user.id}).one()
-        counts = (current_user.id, row._asdict())
+        read_with_user = getattr(current_user, "nav_counts", None)
+        if read_with_user is not None and not wrote():
+            counts = (current_user.id, read_with_user)
+        else:
+            row = db.read(_statement(), {"user_id": current_user.id}).one()
+            counts = (current_user.id, row._asdict())
         g.nav_counts = counts
     return int(counts[1][name])

@@ -203,8 +203,8 @@ def _me_panel(user) -> dict:
     from memberplatform.extensions import db
 
     params = {"user_id": user.id}
-    items = db.session.execute(_my_enrolments(), params).all()
-    registrations = db.session.execute(_my_registrations(), params).all()
+    items = db.read(_my_enrolments(), params).all()
+    registrations = db.read(_my_registrations(), params).all()
     return {
         "items": [
             (

@@ -198,7 +198,7 @@ def _redeemed_once(session: so.Session) -> Iterator[str]:
 
 @me_panel("kits", 30, "kits/_me_panel.html")
 def _me(user: Any) -> dict[str, Any]:
-    return {"claims": db.session.execute(_my_latest_claims(), {"user_id": user.id}).all()}
+    return {"claims": db.read(_my_latest_claims(), {"user_id": user.id}).all()}
 
 
 @cache

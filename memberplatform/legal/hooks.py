@@ -167,7 +167,7 @@ def _numbers(session: so.Session) -> Iterator[str]:
 
 @me_panel("legal", 50, "legal/_me_panel.html")
 def _me_panel(user) -> dict:
-    rows = db.session.execute(_my_latest_requests(), {"user_id": user.id}).all()
+    rows = db.read(_my_latest_requests(), {"user_id": user.id}).all()
     return {
         "requests": [
             (r, str(services.STATUS_LABELS[r.status]), services.STATUS_CLASSES[r.status])

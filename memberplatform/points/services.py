@@ -496,7 +496,7 @@ def check_in(user: Any, *, now: datetime | None = None) -> CheckInResult:
 def dashboard_of(user: Any, *, now: datetime | None = None) -> tuple[int, int, bool]:
     """(balance, current streak, checked in today) in one statement, for the /me panel."""
     day = local_today(now)
-    row = db.session.execute(
+    row = db.read(
         _dashboard_statement(), {"user_id": _user_id(user), "since": day - timedelta(days=1)}
     ).one()
     if row.day is None:
