@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import cProfile
+import gc
 import io
 import pstats
 import sys

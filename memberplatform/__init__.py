@@ -100,7 +100,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     htmx.init_app(app)
     limiter.init_app(app)
-    babel.init_app(app, locale_selector=i18n.select_locale)
+    babel.init_app(app, locale_selector=i18n.locale_for_request)
     i18n.register_template_helpers(app)
     security.register_security_headers(app)
 

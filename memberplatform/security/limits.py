@@ -23,10 +23,11 @@ Two ways to use it:
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 
+from memberplatform.db import SAFE_METHODS
 from memberplatform.extensions import limiter
 
 DEFAULT_WRITE_LIMIT = "30/minute;300/hour"
@@ -65,6 +66,13 @@ def _write_limit() -> str:
 
 
 write_limit = limiter.limit(_write_limit, key_func=user_key, methods=["POST"])
+
+
+@limiter.request_filter
+def _reads_are_not_limited() -> bool:
+    """Every limit is on a POST (``tests/security`` checks it): a GET, HEAD or OPTIONS
+    skips the limiter's per-request work (resolving limits for the endpoint)."""
+    return request.method in SAFE_METHODS
 
 
 def apply_write_limits(app: Flask, endpoints: tuple[str, ...] = WRITE_ENDPOINTS) -> list[str]:

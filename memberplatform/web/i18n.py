@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
+from babel import Locale
 from flask import Flask, current_app, has_request_context, request, session, url_for
 from flask.globals import _cv_app
 from flask_babel import format_datetime, get_locale, get_translations
@@ -35,6 +37,17 @@ def select_locale() -> str:
     if best == "en":
         return "en"
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+@cache
+def _locale(identifier: str) -> Locale:
+    return Locale.parse(identifier)
+
+
+def locale_for_request() -> Locale:
+    """Flask-Babel's locale selector: :func:`select_locale` as a shared ``Locale``
+    (Flask-Babel would parse the identifier into a new one on every request)."""
+    return _locale(select_locale())
 
 
 def local_datetime(value: datetime | None, format: str = "medium") -> str:

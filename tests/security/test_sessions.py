@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from memberplatform.extensions import limiter
 from tests.conftest import PASSWORD, unavailable
 
 NEW_PASSWORD = "Union-Member-2020"
@@ -174,6 +175,16 @@ def test_login_get_is_not_limited(app_factory):
     app = app_factory(RATELIMIT_ENABLED=True, LOGIN_LIMIT_IP="1/minute")
     client = app.test_client()
     assert {client.get("/auth/login").status_code for _ in range(5)} == {200}
+
+
+def test_every_rate_limit_is_on_a_post(app):
+    """The limiter skips reads (a request filter saves its per-request work on every
+    page): that is only right while no limit applies to a GET."""
+    manager = limiter.limit_manager
+    limits = [limit for group in manager._decorated_limits.values() for limit in group]
+    limits += [limit for group in manager._blueprint_limits.values() for limit in group]
+    assert limits and all(limit.methods == ("post",) for limit in limits)
+    assert not manager.default_limits and not manager.application_limits
 
 
 def test_write_endpoints_are_limited_per_user(app_factory, make_user):
