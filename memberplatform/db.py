@@ -84,23 +84,65 @@ def _wants_write() -> bool:
 
 
 def mark_write_intent() -> None:
-    """Call before the first query of a GET view that will write (e.g. an audit entry)."""
+    """Call before the first query of a GET view that will write (e.g. an audit entry).
+
+    A read-only transaction already open (the session check read the user) ends
+    here, so the next statement starts the writing one."""
+    from memberplatform.extensions import db
+
     g.write_intent = True
+    session = db.session()
+    if session.in_transaction():
+        session.commit()  # it only read
+
+
+def needs_transaction() -> None:
+    """Call before a read-only request's first query when it must run in a transaction
+    anyway: a streamed export (PostgreSQL's server-side cursors live in one). Unlike
+    :func:`mark_write_intent`, SQLite's transaction stays a reader's."""
+    from memberplatform.extensions import db
+
+    g.needs_transaction = True
+    session = db.session()
+    if session.in_transaction():
+        session.commit()  # it only read
 
 
 def wrote() -> bool:
-    """Whether this request has written yet (an INSERT, UPDATE or DELETE, or a textual
-    statement, which counts as one): what it read before may be out of date."""
+    """Whether this request has written yet (an INSERT, UPDATE or DELETE): what it read
+    before may be out of date."""
     return has_app_context() and bool(g.get("db_wrote"))
 
 
-def _note_writes(engine: sa.Engine) -> None:
-    @sa.event.listens_for(engine, "after_cursor_execute")
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
+
+
+def _writes(context: Any, statement: str) -> bool:
+    if context.isinsert or context.isupdate or context.isdelete:
+        return True
+    return bool(context.is_text and context.compiled is not None) and (
+        statement.lstrip()[:6].upper() in _WRITE_VERBS
+    )
+
+
+def _watch_writes(engine: sa.Engine) -> None:
+    """Note a request's writes (:func:`wrote`), and refuse one in a request that said
+    it would only read: on PostgreSQL it would run outside any transaction."""
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
     def _note(conn, cursor, statement, parameters, context, executemany) -> None:
-        dml = context.isinsert or context.isupdate or context.isdelete
-        textual = context.is_text and context.compiled is not None  # not BEGIN, PRAGMA…
-        if (dml or textual) and has_app_context():
-            g.db_wrote = True
+        if not has_app_context() or not _writes(context, statement):
+            return
+        if has_request_context() and not _wants_write():
+            raise ReadOnlyRequestError(
+                "a write in a request that only reads: call mark_write_intent() before "
+                "its first query, or write outside db.reading()"
+            )
+        g.db_wrote = True
+
+
+class ReadOnlyRequestError(RuntimeError):
+    """A GET request (or a ``db.reading()`` block) tried to write."""
 
 
 def _scope() -> int:
@@ -118,7 +160,11 @@ class _Session(so.Session):
             return bind
         if not has_app_context():
             raise RuntimeError("database session used outside an application context")
-        return current_app.extensions["db_engine"]
+        extensions = current_app.extensions
+        reads_only = not _wants_write() and not g.get("needs_transaction")
+        if reads_only and "db_engine_reads" in extensions:
+            return extensions["db_engine_reads"]
+        return extensions["db_engine"]
 
 
 class Database:
@@ -133,6 +179,12 @@ class Database:
         url = app.config["DATABASE_URL"]
         engine = create_engine(url, busy_timeout=app.config.get("SQLITE_BUSY_TIMEOUT", 20))
         app.extensions["db_engine"] = engine
+        if engine.dialect.name == "postgresql":
+            # Requests that only read run without BEGIN/COMMIT (two round trips each):
+            # under read committed every statement sees a fresh snapshot anyway.
+            app.extensions["db_engine_reads"] = engine.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
 
         @app.after_request
         def _commit(response):  # one commit per request
@@ -161,18 +213,14 @@ class Database:
     def reading(self) -> Iterator[None]:
         """Reads a writing request makes before it knows whether it will write.
 
-        On SQLite they run in a deferred transaction of their own that ends here, so
-        the request's ``BEGIN IMMEDIATE`` (the database-wide write lock) starts at its
-        first write, and a request that ends up not writing (a sold-out kit) never
-        queues behind the writers. PostgreSQL's reads take no locks: there they join
-        the request's transaction. Inside an open transaction it changes nothing.
+        They run as a read-only request's do, in a transaction of their own that ends
+        here: on SQLite a deferred one, so the request's ``BEGIN IMMEDIATE`` (the
+        database-wide write lock) starts at its first write and a request that ends up
+        not writing (a sold-out kit) never queues behind the writers; on PostgreSQL
+        without BEGIN and COMMIT. Inside an open transaction it changes nothing.
         """
         session = self.session()
-        own = (
-            has_request_context()
-            and not session.in_transaction()
-            and session.get_bind().dialect.name == "sqlite"
-        )
+        own = has_request_context() and not session.in_transaction()
         if not own:
             yield
             return
@@ -219,7 +267,7 @@ def create_engine(url: str, *, busy_timeout: int = 20) -> sa.Engine:
         _configure_sqlite(engine, busy_timeout)
     else:
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    _note_writes(engine)
+    _watch_writes(engine)
     return engine
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
+from memberplatform.db import needs_transaction
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -49,7 +51,9 @@ def iter_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[s
 
 
 def csv_response(filename: str, header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Response:
-    """A streamed UTF-8-with-BOM CSV download; ``rows`` should be a lazy iterator."""
+    """A streamed UTF-8-with-BOM CSV download; ``rows`` should be a lazy iterator (its
+    query runs in a transaction: PostgreSQL streams it through a server-side cursor)."""
+    needs_transaction()
     response = Response(
         stream_with_context(iter_csv(header, rows)), mimetype="text/csv; charset=utf-8"
     )

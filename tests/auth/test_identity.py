@@ -47,7 +47,7 @@ def test_wrong_token_or_id_ends_the_session(app, make_user):
 
 def test_read_only_and_changes_go_through_the_record(app, make_user):
     user = make_user()
-    with app.test_request_context():
+    with app.test_request_context(method="POST"):  # a request that may write
         signed_in = load_signed_in(f"{user.id}:{user.session_token}")
         with pytest.raises(AttributeError, match="read-only"):
             signed_in.locale = "en"

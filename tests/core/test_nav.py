@@ -55,7 +55,7 @@ def test_counts_are_read_again_after_the_request_writes(app, make_user):
         db.session.commit()
         token = db.session.scalar(sa.select(User.session_token).where(User.id == member.id))
         engine = db.engine
-    with app.test_request_context("/"):
+    with app.test_request_context("/points/check-in", method="POST"):
         login_user(load_signed_in(f"{member.id}:{token}"))
         with count_queries(engine) as statements:
             assert nav_count("points") == 7

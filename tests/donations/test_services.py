@@ -461,7 +461,7 @@ def test_status_transitions_and_fulfilment(app, staff, member, make_campaign):
 
 def test_points_history_explains_donations(app, member, make_campaign):
     cid = make_campaign()
-    with app.app_context(), app.test_request_context():
+    with app.app_context(), app.test_request_context(method="POST"):
         result = services.donate(member, cid, 2, idempotency_key=key())
         db.session.commit()
         assert str(points.REASONS["donation"]) == "积分捐"
