@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -266,9 +267,44 @@ def create_engine(url: str, *, busy_timeout: int = 20) -> sa.Engine:
         )
         _configure_sqlite(engine, busy_timeout)
     else:
-        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = sa.create_engine(url, pool_size=10, max_overflow=10)
+        _ping_when_idle(engine)
     _watch_writes(engine)
     return engine
+
+
+#: a pooled connection unused for longer than this is checked before it is handed out
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, only for connections that sat idle.
+
+    ``pool_pre_ping`` costs a round trip on every checkout, and a request checks out
+    once or twice. A connection back in the pool less than a second ago was working
+    then; one idle for longer (the database may have restarted meanwhile) is pinged,
+    and a dead one is replaced before any request sees it (``DisconnectionError``
+    makes the pool connect anew). A restart in the middle of a rush can still fail a
+    request in flight, as it would with ``pool_pre_ping``; the pool is then renewed.
+    """
+
+    @sa.event.listens_for(engine, "connect")
+    def _connected(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _handed_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        returned_at = record.info.get("returned_at")
+        if returned_at is not None and time.monotonic() - returned_at < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise sa.exc.DisconnectionError(str(error)) from error
 
 
 def _configure_sqlite(engine: sa.Engine, busy_timeout: int) -> None:

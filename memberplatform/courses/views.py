@@ -138,15 +138,16 @@ def _enrolment_response(course_id: int, message: str | None = None, status: int 
     if not is_fragment_request():
         return hx_redirect(url_for("courses.detail", course_id=course_id))
     db.session.expire_all()
-    course = load_course(course_id)
-    response = render(
-        "courses/detail.html",
-        fragment="enrolment",
-        status=status,
-        message=message,
-        message_error=status >= 400,
-        **_detail_context(course),
-    )
+    with db.reading():  # after an enrolment committed (or refused): no write lock to read
+        course = load_course(course_id)
+        response = render(
+            "courses/detail.html",
+            fragment="enrolment",
+            status=status,
+            message=message,
+            message_error=status >= 400,
+            **_detail_context(course),
+        )
     return _with_trigger(response, "points-changed", "notifications-changed")
 
 
@@ -158,6 +159,7 @@ def enrol(course_id: int):  # access: any logged-in user
         enrolment = services.enrol(current_user, course_id)
     except DomainError as error:
         return _enrolment_error(course_id, error)
+    db.session.commit()  # in a rush the course's seat counter is not held while we render
     if enrolment.status == "waitlisted":
         message = _("The course is full: you are on the waitlist.")
     else:

@@ -277,15 +277,17 @@ def donate(campaign_id: int):  # access: members
                 else _("This donation was already recorded; nothing was charged again.")
             )
             donation = result.donation
+            db.session.commit()  # in a rush the campaign row is not held while we render
             if is_fragment_request():
                 db.session.expire_all()
-                response = _donate_box(
-                    db.session.get(Campaign, campaign.id),
-                    DonateForm(formdata=None),
-                    200,
-                    done=donation,
-                    done_message=message,
-                )
+                with db.reading():
+                    response = _donate_box(
+                        db.session.get(Campaign, campaign.id),
+                        DonateForm(formdata=None),
+                        200,
+                        done=donation,
+                        done_message=message,
+                    )
                 return with_trigger(response, "points-changed", "donation-made")
             flash(message, "success")
             return redirect(

@@ -72,7 +72,7 @@ def test_postgresql_restart_during_a_donation_rush(tmp_path):
             outcome = harness.rush(
                 server.url, cast, seconds=6, during=harness.restart_postgresql, threads=8
             )
-            outcome.ok += assert_recovered(server, cast)  # pool_pre_ping: no app restart
+            outcome.ok += assert_recovered(server, cast)  # the pool renews itself: no app restart
             status, body = harness.Member(server.url, "").request("GET", "/healthz")
             assert status == 200 and '"database":"ok"' in body.replace(" ", "")
         errors = [why for _, why in outcome.failed]
