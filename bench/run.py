@@ -65,6 +65,15 @@ def free_port() -> int:
 class Server:
     process: subprocess.Popen
     url: str
+    log: Path
+
+    def logged_errors(self) -> int:
+        """Tracebacks and ERROR lines the server logged (a failing panel is caught and
+        logged, not answered with a 500: the table would not show it otherwise)."""
+        with contextlib.suppress(OSError):
+            text = self.log.read_text(errors="replace")
+            return sum(1 for line in text.splitlines() if "Traceback" in line or "ERROR" in line)
+        return 0
 
     def worker_pids(self) -> list[int]:
         path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
@@ -91,12 +100,17 @@ class Server:
                         values.append(int(line.split()[1]) / 1024)
         return max(values or [0.0])
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """Stop the server; the number of errors it logged (its log is kept if any)."""
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        errors = self.logged_errors()
+        if not errors:
+            self.log.unlink(missing_ok=True)
+        return errors
 
 
 def start_gunicorn(
@@ -111,13 +125,17 @@ def start_gunicorn(
         "ACCESS_LOG": "",
         "SECRET_KEY": SECRET,
     }
-    process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), target],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # The server's output goes to a file: a pipe nobody reads fills up and blocks it.
+    log = ROOT / "bench" / "results" / f"gunicorn-{port}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), target],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -127,9 +145,10 @@ def start_gunicorn(
             time.sleep(0.1)
     else:
         process.kill()
-        raise RuntimeError(f"gunicorn {target} did not start: {process.stderr.read()[-2000:]}")
+        tail = log.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"gunicorn {target} did not start: {tail}")
     time.sleep(0.5)  # let every worker come up
-    return Server(process, url)
+    return Server(process, url, log)
 
 
 # --- sessions --------------------------------------------------------------------
@@ -373,7 +392,7 @@ def measure_scale(engine_name: str, scale: str, url: str, seconds: float) -> dic
             pool = [(uid, f"bench{uid:027d}") for uid in range(first + 1000, first + 8000)]
             rush_rows = rushes.run(app, server.url, pool, cookie_for, rush_ids)
     finally:
-        server.stop()
+        logged_errors = server.stop()
     integrity = flask_cmd(url, "check-integrity")
     export = measure_export(app, url, ids) if scale == "large" else None
     return {
@@ -382,6 +401,7 @@ def measure_scale(engine_name: str, scale: str, url: str, seconds: float) -> dic
         "seeded": seeded,
         "pages": rows,
         "worker_peak_rss_mb": round(peak, 1),
+        "server_errors_logged": logged_errors,
         "rushes": rush_rows,
         "export": export,
         "integrity": integrity.splitlines()[-1],
@@ -453,7 +473,9 @@ def report(results: dict) -> str:
             )
         lines.append(
             f"{block['engine']:10} {block['scale']:6} seeded {block['seeded']}; "
-            f"worker peak RSS {block['worker_peak_rss_mb']} MB; {block['integrity']}"
+            f"worker peak RSS {block['worker_peak_rss_mb']} MB; "
+            f"errors logged by the server {block.get('server_errors_logged', 0)}; "
+            f"{block['integrity']}"
         )
         for rush in block.get("rushes") or []:
             lines.append(

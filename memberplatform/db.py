@@ -156,6 +156,13 @@ def _scope() -> int:
 class _Session(so.Session):
     """A session that binds to the current application's engine."""
 
+    def begin_nested(self) -> so.SessionTransaction:
+        """A savepoint lives in a transaction: a read-only request (on PostgreSQL
+        without one) asks for it first (:func:`needs_transaction`)."""
+        if has_request_context() and not _wants_write() and not g.get("needs_transaction"):
+            needs_transaction()
+        return super().begin_nested()
+
     def get_bind(self, mapper=None, clause=None, bind=None, **kw):  # type: ignore[override]
         if bind is not None:
             return bind

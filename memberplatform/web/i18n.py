@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 
 from babel import Locale
 from flask import Flask, current_app, has_request_context, request, session, url_for
 from flask.globals import _cv_app
-from flask_babel import format_datetime, get_locale, get_translations
+from flask_babel import format_datetime, get_locale, get_timezone, get_translations
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
@@ -50,14 +50,27 @@ def locale_for_request() -> Locale:
     return _locale(select_locale())
 
 
+#: the all-digit patterns the pages use, as strftime formats: Babel's formatter costs
+#: ~30 µs a call and a list page shows dozens of times; digits read the same in every
+#: language. Any other pattern (month names, ``medium``) goes through Babel.
+_DIGITS_ONLY = {
+    "date": "%Y-%m-%d",
+    "short": "%Y-%m-%d %H:%M",
+    "yyyy-MM-dd": "%Y-%m-%d",
+    "yyyy-MM-dd HH:mm": "%Y-%m-%d %H:%M",
+    "yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S",
+}
+
+
 def local_datetime(value: datetime | None, format: str = "medium") -> str:
     """A UTC datetime shown in the configured time zone (Asia/Shanghai)."""
     if value is None:
         return ""
-    if format == "date":
-        return format_datetime(value, "yyyy-MM-dd")
-    if format == "short":
-        return format_datetime(value, "yyyy-MM-dd HH:mm")
+    digits = _DIGITS_ONLY.get(format)
+    if digits is not None:
+        if value.tzinfo is None:  # as Flask-Babel reads a naive datetime: UTC
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(get_timezone()).strftime(digits)
     return format_datetime(value, format)
 
 

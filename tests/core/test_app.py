@@ -149,6 +149,26 @@ def test_login_brings_the_saved_language_into_the_session(client, make_user, aut
     assert "My account" in client.get("/me").get_data(as_text=True)
 
 
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_digit_dates_read_as_babel_writes_them(app, locale):
+    from datetime import UTC, datetime, timedelta
+
+    from flask_babel import format_datetime
+
+    from memberplatform.web.i18n import _DIGITS_ONLY, local_datetime
+
+    moments = [datetime(2026, 1, 1, 15, 59, 59, tzinfo=UTC), datetime(2020, 2, 29, 23, 0)]
+    moments.append(datetime(2026, 11, 28, 8, 5, tzinfo=UTC) - timedelta(microseconds=1))
+    babel = {"date": "yyyy-MM-dd", "short": "yyyy-MM-dd HH:mm"}
+    with app.test_request_context("/", headers={"Accept-Language": locale}):
+        for moment in moments:
+            for name in _DIGITS_ONLY:
+                expected = format_datetime(moment, babel.get(name, name))
+                assert local_datetime(moment, name) == expected, (moment, name)
+        assert local_datetime(moments[0], "short") == "2026-01-01 23:59"  # Asia/Shanghai
+        assert local_datetime(None, "short") == ""
+
+
 def test_template_messages_are_escaped_and_formatted_as_jinja_does(app):
     from flask import render_template_string
 
