@@ -91,9 +91,10 @@ def mark_write_intent() -> None:
     here, so the next statement starts the writing one."""
     from memberplatform.extensions import db
 
+    only_read = not _wants_write()
     g.write_intent = True
     session = db.session()
-    if session.in_transaction():
+    if only_read and session.in_transaction():
         session.commit()  # it only read
 
 
@@ -103,10 +104,11 @@ def needs_transaction() -> None:
     :func:`mark_write_intent`, SQLite's transaction stays a reader's."""
     from memberplatform.extensions import db
 
+    only_read = not _wants_write() and not g.get("needs_transaction")
     g.needs_transaction = True
     session = db.session()
-    if session.in_transaction():
-        session.commit()  # it only read
+    if only_read and session.in_transaction():
+        session.commit()  # it only read (on PostgreSQL, outside a transaction)
 
 
 def wrote() -> bool:
