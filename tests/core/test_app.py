@@ -110,6 +110,27 @@ def test_405_page(client):
     assert "POST" in response.headers["Allow"]
 
 
+def test_main_navigation_follows_roles_language_and_page(app, make_user, auth, client):
+    import re
+
+    def links(text):
+        nav = re.search(r'<nav class="main-nav".*?</nav>', text, re.S).group(0)
+        return re.findall(r'<a href="([^"]+)"( aria-current="page")?>([^<]+)</a>', nav)
+
+    anonymous = links(client.get("/kits").get_data(as_text=True))
+    assert ("/kits", ' aria-current="page"', "健康防护包") in anonymous
+    assert not {"我的", "律师工作台", "领取核验", "管理"} & {label for _, _, label in anonymous}
+    english = links(client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True))
+    assert ("/", ' aria-current="page"', "Home") in english
+    auth.login(make_user(roles=("member", "lawyer")))
+    member = {label for _, _, label in links(client.get("/").get_data(as_text=True))}
+    assert {"我的", "积分", "律师工作台"} <= member and not {"领取核验", "管理"} & member
+    auth.logout()
+    auth.login(make_user(roles=("admin",)))
+    admin = {label for _, _, label in links(client.get("/").get_data(as_text=True))}
+    assert {"律师工作台", "领取核验", "管理"} <= admin  # admin holds every role
+
+
 def test_chinese_by_default_english_on_request(client):
     assert "首页" in client.get("/").get_data(as_text=True)
     english = client.get("/", headers={"Accept-Language": "en-US,en;q=0.9"})

@@ -1,0 +1,66 @@
+"""The main navigation: which links a visitor sees, built once per language and roles.
+
+Every full page shows it, and spelling it out in the template cost a page ~30 calls
+(a translation, an endpoint check and a ``url_for`` per link). The links depend only on
+the language, whether someone is signed in and with which roles, and where the app is
+mounted, so each combination is built once per process and kept.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, current_app, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+#: (endpoint, label, who sees it): None anyone, "user" anyone signed in, else a role
+MAIN_NAV = (
+    ("home.index", _l("Home"), None),
+    ("home.me", _l("My page"), "user"),
+    ("points.index", _l("Points"), "user"),
+    ("donations.index", _l("Points donations"), None),
+    ("kits.index", _l("Health kits"), None),
+    ("courses.index", _l("Courses"), None),
+    ("courses.exams", _l("Exams"), None),
+    ("legal.index", _l("Legal services"), None),
+    ("legal.lawyer_queue", _l("Lawyer desk"), "lawyer"),
+    ("kits.staff_pickup", _l("Pickup check"), "staff"),
+    ("admin.index", _l("Admin"), "staff"),
+)
+
+_lock = threading.Lock()
+_built: dict[tuple, list[tuple[str, str]]] = {}
+MAX_ENTRIES = 256
+
+
+def _sees(need: str | None) -> bool:
+    if need is None:
+        return True
+    if not current_user.is_authenticated:
+        return False
+    return need == "user" or current_user.has_role(need)
+
+
+def main_nav() -> list[tuple[str, str]]:
+    """(href, label) of every main-navigation link the current visitor sees."""
+    roles = frozenset(current_user.roles) if current_user.is_authenticated else None
+    app = current_app._get_current_object()
+    key = (id(app), str(get_locale()), roles, request.script_root)
+    links = _built.get(key)
+    if links is None:
+        links = [
+            (url_for(endpoint), str(label))
+            for endpoint, label, need in MAIN_NAV
+            if endpoint in app.view_functions and _sees(need)
+        ]
+        with _lock:
+            if len(_built) >= MAX_ENTRIES:
+                _built.clear()
+            _built[key] = links
+    return links
+
+
+def register(app: Flask) -> None:
+    app.jinja_env.globals["main_nav"] = main_nav
