@@ -8,8 +8,6 @@ mounted, so each combination is built once per process and kept.
 
 from __future__ import annotations
 
-import threading
-
 from flask import Flask, current_app, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -30,10 +28,6 @@ MAIN_NAV = (
     ("admin.index", _l("Admin"), "staff"),
 )
 
-_lock = threading.Lock()
-_built: dict[tuple, list[tuple[str, str]]] = {}
-MAX_ENTRIES = 256
-
 
 def _sees(need: str | None) -> bool:
     if need is None:
@@ -46,21 +40,18 @@ def _sees(need: str | None) -> bool:
 def main_nav() -> list[tuple[str, str]]:
     """(href, label) of every main-navigation link the current visitor sees."""
     roles = frozenset(current_user.roles) if current_user.is_authenticated else None
-    app = current_app._get_current_object()
-    key = (id(app), str(get_locale()), roles, request.script_root)
-    links = _built.get(key)
+    built = current_app.extensions["main_nav"]  # a few entries: languages × role sets
+    key = (str(get_locale()), roles, request.script_root)
+    links = built.get(key)
     if links is None:
-        links = [
+        links = built[key] = [
             (url_for(endpoint), str(label))
             for endpoint, label, need in MAIN_NAV
-            if endpoint in app.view_functions and _sees(need)
+            if endpoint in current_app.view_functions and _sees(need)
         ]
-        with _lock:
-            if len(_built) >= MAX_ENTRIES:
-                _built.clear()
-            _built[key] = links
     return links
 
 
 def register(app: Flask) -> None:
+    app.extensions["main_nav"] = {}
     app.jinja_env.globals["main_nav"] = main_nav
