@@ -89,26 +89,25 @@ def mark_write_intent() -> None:
 
     A read-only transaction already open (the session check read the user) ends
     here, so the next statement starts the writing one."""
-    from memberplatform.extensions import db
-
-    only_read = not _wants_write()
-    g.write_intent = True
-    session = db.session()
-    if only_read and session.in_transaction():
-        session.commit()  # it only read
+    _leave_read_only("write_intent")
 
 
 def needs_transaction() -> None:
     """Call before a read-only request's first query when it must run in a transaction
     anyway: a streamed export (PostgreSQL's server-side cursors live in one). Unlike
     :func:`mark_write_intent`, SQLite's transaction stays a reader's."""
+    _leave_read_only("needs_transaction")
+
+
+def _leave_read_only(flag: str) -> None:
+    """Set ``g.<flag>``; a read-only transaction open until now ends (it only read)."""
     from memberplatform.extensions import db
 
-    only_read = not _wants_write() and not g.get("needs_transaction")
-    g.needs_transaction = True
+    read_only = not _wants_write() and not g.get("needs_transaction")
+    setattr(g, flag, True)
     session = db.session()
-    if only_read and session.in_transaction():
-        session.commit()  # it only read (on PostgreSQL, outside a transaction)
+    if read_only and session.in_transaction():
+        session.commit()
 
 
 def wrote() -> bool:
@@ -161,7 +160,7 @@ class _Session(so.Session):
     def begin_nested(self) -> so.SessionTransaction:
         """A savepoint lives in a transaction: a read-only request (on PostgreSQL
         without one) asks for it first (:func:`needs_transaction`)."""
-        if has_request_context() and not _wants_write() and not g.get("needs_transaction"):
+        if has_request_context() and not _wants_write():
             needs_transaction()
         return super().begin_nested()
 
@@ -238,11 +237,12 @@ class Database:
         try:
             yield
         except BaseException:
-            g.reading = False
             session.rollback()
             raise
-        g.reading = False
-        session.commit()  # ends the read; nothing was written
+        else:
+            session.commit()  # ends the read; nothing was written
+        finally:
+            g.reading = False
 
     @property
     def engine(self) -> sa.Engine:

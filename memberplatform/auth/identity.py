@@ -13,6 +13,7 @@ that changes the user changes ``current_user.record``, and an assignment to
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 from functools import cache
 from typing import Any
@@ -74,8 +75,7 @@ class SignedInUser(UserMixin):
         object.__setattr__(self, "roles", roles)
         object.__setattr__(self, "_record", None)
         object.__setattr__(self, "tags", tags)
-        counts = {name: getattr(row, f"nav_{name}") for name in nav.names()}
-        object.__setattr__(self, "nav_counts", counts)
+        object.__setattr__(self, "nav_counts", nav.counts_of(row))
 
     # --- what Flask-Login and every page ask --------------------------------
     def get_id(self) -> str:
@@ -170,7 +170,6 @@ def _read_identity(user_id: int) -> list[Any]:
     """The identity rows. A request that may write reads them with :meth:`db.reading`:
     on SQLite its ``BEGIN IMMEDIATE`` then starts at the view's first write instead of
     before the session check, so writers queue for less time in a rush."""
-    if has_request_context() and request.method not in SAFE_METHODS:
-        with db.reading():
-            return db.read(_statement(nav.names()), {"user_id": user_id}).all()
-    return db.read(_statement(nav.names()), {"user_id": user_id}).all()
+    may_write = has_request_context() and request.method not in SAFE_METHODS
+    with db.reading() if may_write else contextlib.nullcontext():
+        return db.read(_statement(nav.names()), {"user_id": user_id}).all()

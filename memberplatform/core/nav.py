@@ -48,12 +48,14 @@ def columns(user_id: sa.BindParameter) -> list[sa.Label]:
     ]
 
 
+def counts_of(row: sa.Row) -> dict[str, int]:
+    """name -> count, from a row holding :func:`columns`."""
+    return {name: int(getattr(row, f"nav_{name}")) for name in _counters}
+
+
 @cache
 def _statement() -> sa.Select:
-    user_id = sa.bindparam("user_id")
-    return sa.select(
-        *(sa.func.coalesce(build(user_id), 0).label(name) for name, build in _counters.items())
-    )
+    return sa.select(*columns(sa.bindparam("user_id")))
 
 
 def nav_count(name: str) -> int:
@@ -67,6 +69,6 @@ def nav_count(name: str) -> int:
             counts = (current_user.id, read_with_user)
         else:
             row = db.read(_statement(), {"user_id": current_user.id}).one()
-            counts = (current_user.id, row._asdict())
+            counts = (current_user.id, counts_of(row))
         g.nav_counts = counts
     return int(counts[1][name])

@@ -440,6 +440,21 @@ def claim(
     return new
 
 
+def meets_empty_shelf(
+    kit: KitType,
+    user: Any,
+    stocks: Sequence[KitStock],
+    prior: tuple[KitClaim | None, KitClaim | None],
+) -> bool:
+    """Whether all a claim can be told is "all claimed": no earlier claim of this member
+    or form to answer with (``prior``), every point empty, and no eligibility rule the
+    member fails (that would be told first). Nothing needs locking to answer it."""
+    again, live = prior
+    if again is not None or live is not None or any(stock.available for stock in stocks):
+        return False
+    return not eligibility(kit, user, existing=None).reasons
+
+
 def prior_claims(
     request_key: str | None, user_id: int, kit_type_id: int
 ) -> tuple[KitClaim | None, KitClaim | None]:

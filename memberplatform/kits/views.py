@@ -212,11 +212,9 @@ def claim(kit_id: int):  # access: member
         kit = _kit_or_404(kit_id)
         stocks = services.stocks_for([kit.id])[kit.id]
         prior = services.prior_claims(request_key, current_user.id, kit.id)
-    again, live = prior
-    if again is None and live is None and not any(stock.available for stock in stocks):
-        check = services.eligibility(kit, current_user, existing=None)
-        if not check.reasons:  # most of a rush: the shelf is empty everywhere
-            return _sold_out(kit, stocks)
+    if services.meets_empty_shelf(kit, current_user, stocks, prior):  # most of a rush
+        return _sold_out(kit, stocks)
+    live = prior[1]
     form = _claim_form(kit, stocks, formdata=request.form)
     if form.validate_on_submit():
         try:

@@ -95,6 +95,27 @@ def test_point_without_stock_is_refused(ctx, setup, make_user):
     assert services.claim(late.id, setup.kit_id, setup.zgc).status == "reserved"
 
 
+def test_an_empty_shelf_is_all_a_claim_is_told_only_when_nothing_comes_first(ctx, setup, make_user):
+    winners = [make_user() for _ in range(8)]
+    late = make_user()
+    kit = ctx.get(KitType, setup.kit_id)
+    for n, member in enumerate(winners):
+        services.claim(member.id, kit.id, setup.zgc if n < 5 else setup.city)
+    ctx.commit()
+    stocks = services.stocks_for([kit.id])[kit.id]
+    none = (None, None)
+    assert services.meets_empty_shelf(kit, services.member_of(late.id), stocks, none)
+    mine = services.prior_claims(None, winners[0].id, kit.id)
+    assert mine[1] is not None  # a winner is shown the claim, not the empty shelf
+    assert not services.meets_empty_shelf(kit, services.member_of(winners[0].id), stocks, mine)
+    kit.required_tag = "returned-to-work"  # a rule the member fails is told first
+    assert not services.meets_empty_shelf(kit, services.member_of(late.id), stocks, none)
+    kit.required_tag = None
+    services.adjust_stock(setup.staff.id, kit.id, setup.city, 1, "补货")
+    stocks = services.stocks_for([kit.id])[kit.id]
+    assert not services.meets_empty_shelf(kit, services.member_of(late.id), stocks, none)
+
+
 def test_closed_and_upcoming_kits_are_refused(ctx, setup, member):
     kit = ctx.get(KitType, setup.kit_id)
     kit.closes_at = utcnow() - timedelta(minutes=1)
