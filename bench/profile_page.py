@@ -15,6 +15,7 @@ import contextlib
 import cProfile
 import gc
 import io
+import os
 import pstats
 import sys
 import tempfile
@@ -219,8 +220,10 @@ def profile(wsgi, environ_factory, count: int = 300) -> None:
     for _ in range(count):
         b"".join(wsgi(environ_factory(), start_response))
     profiler.disable()
+    if os.environ.get("PROFILE_DUMP"):
+        profiler.dump_stats(os.environ["PROFILE_DUMP"])
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(40)
     print(out.getvalue())
 
 

@@ -35,6 +35,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
 
+from memberplatform.prepared import prepare, run
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -110,6 +112,37 @@ def _leave_read_only(flag: str) -> None:
         session.commit()
 
 
+def _reads_only() -> bool:
+    """Whether the request is in its read-only part (no transaction needed)."""
+    return has_request_context() and not _wants_write() and not g.get("needs_transaction")
+
+
+def _reader(engine: sa.Engine) -> Any:
+    """The request's pooled connection for :meth:`Database.read` outside a transaction:
+    on SQLite each statement is its own (the driver's transaction handling is off),
+    on PostgreSQL it runs in autocommit, as the session's read-only requests do."""
+    reader = g.get("db_reader")
+    if reader is None:
+        reader = engine.raw_connection()
+        if engine.dialect.name == "postgresql":
+            reader.driver_connection.autocommit = True
+        g.db_reader = reader
+    return reader
+
+
+def _release_reader() -> None:
+    reader = g.pop("db_reader", None)
+    if reader is None:
+        return
+    driver = reader.driver_connection
+    if getattr(driver, "autocommit", False):
+        try:
+            driver.autocommit = False  # back to the pool as the engine hands them out
+        except Exception:  # a broken connection: the pool must not keep it
+            reader.invalidate()
+    reader.close()
+
+
 def wrote() -> bool:
     """Whether this request has written yet (an INSERT, UPDATE or DELETE): what it read
     before may be out of date."""
@@ -120,6 +153,8 @@ _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
 
 
 def _writes(context: Any, statement: str) -> bool:
+    if context is None:  # a prepared SELECT (memberplatform.prepared)
+        return False
     if context.isinsert or context.isupdate or context.isdelete:
         return True
     return bool(context.is_text and context.compiled is not None) and (
@@ -195,28 +230,51 @@ class Database:
                 isolation_level="AUTOCOMMIT"
             )
 
+        # A request whose reads all went through read() never made a session.
+        sessions = self.session.registry
+
         @app.after_request
         def _commit(response):  # one commit per request
-            if response.status_code < 400:
-                self.session.commit()
-            else:
-                self.session.rollback()
+            if sessions.has():
+                if response.status_code < 400:
+                    self.session.commit()
+                else:
+                    self.session.rollback()
             return response
 
         @app.teardown_appcontext
         def _remove(exc: BaseException | None) -> None:
-            self.session.remove()
+            _release_reader()
+            if sessions.has():
+                self.session.remove()
 
     def read(self, statement: sa.Executable, params: dict[str, Any] | None = None) -> Any:
-        """Run a Core ``SELECT`` of columns in the request's transaction, without the
-        ORM's result processing (a third of a small statement's cost, measured): for
-        the statements every page runs (the signed-in user, the header counts, the /me
-        panels). Changes still pending in the session are flushed first, as
-        ``Session.execute`` would."""
-        session = self.session()
-        if session.new or session.dirty or session.deleted:
+        """Run a Core ``SELECT`` of columns: for the statements every page runs (the
+        signed-in user, the header counts, the /me panels).
+
+        It runs compiled once, on the driver's cursor (:mod:`memberplatform.prepared`),
+        without the ORM or SQLAlchemy's per-execution work. In a writing request, or
+        once the session has a transaction, it runs in that transaction, after the
+        session's pending changes are flushed (as ``Session.execute`` would). In the
+        read-only part of a request it runs on a pooled connection of its own without
+        a transaction, as every read-only request does on PostgreSQL: no session, no
+        BEGIN or COMMIT, for a fragment that reads only the signed-in user."""
+        engine = current_app.extensions["db_engine"]
+        prepared = prepare(statement, engine.dialect)
+        sessions = self.session.registry
+        session = sessions() if sessions.has() else None
+        if session is not None and (session.new or session.dirty or session.deleted):
             session.flush()
-        return session.connection().execute(statement, params)
+        if (session is None or not session.in_transaction()) and _reads_only():
+            if prepared is None:
+                reads = current_app.extensions.get("db_engine_reads", engine)
+                with reads.connect() as connection:
+                    return connection.execute(statement, params).freeze()()
+            return run(prepared, engine, _reader(engine).driver_connection, params)
+        connection = self.session().connection()
+        if prepared is None:
+            return connection.execute(statement, params)
+        return run(prepared, engine, connection.connection.driver_connection, params, connection)
 
     @contextmanager
     def reading(self) -> Iterator[None]:

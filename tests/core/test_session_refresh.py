@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from flask import request
+
 from memberplatform.web import sessions
 
 HX = {"HX-Request": "true"}
@@ -42,3 +44,46 @@ def test_an_anonymous_session_is_not_resent(client):
     client.get("/")  # the page's forms put a CSRF token in a new session
     client.get("/")  # Flask-Login marks the anonymous session not fresh, once
     assert _set_cookie(client.get("/")) is None
+
+
+def _cookie(client) -> str:
+    return client.get_cookie("session").value
+
+
+def test_a_remembered_cookie_still_expires_and_a_changed_one_is_checked(
+    app, client, auth, make_user, monkeypatch
+):
+    auth.login(make_user())
+    cookie = _cookie(client)
+    assert client.get("/points/badge", headers=HX).status_code == 200
+    assert cookie in app.session_interface._verified  # verified once, remembered
+    tampered = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
+    client.set_cookie("session", tampered)
+    assert client.get("/me").status_code == 302  # a forged signature is still refused
+    client.set_cookie("session", cookie)
+    assert client.get("/me").status_code == 200
+    lifetime = app.permanent_session_lifetime.total_seconds()
+    later = time.time() + lifetime + 1
+    monkeypatch.setattr(sessions.time, "time", lambda: later)
+    # as the server reads it (the test client's jar drops an expired cookie itself)
+    assert _opened(app, cookie) == {}  # past its lifetime: signed out
+    assert cookie not in app.session_interface._verified
+
+
+def _opened(app, cookie: str):
+    with app.test_request_context("/", headers={"Cookie": f"session={cookie}"}):
+        return app.session_interface.open_session(app, request)
+
+
+def test_a_request_changing_the_session_leaves_the_remembered_copy_alone(
+    app, client, auth, make_user
+):
+    auth.login(make_user())
+    cookie = _cookie(client)
+    client.get("/points/badge", headers=HX)
+    remembered = dict(app.session_interface._verified[cookie][0])
+    session = _opened(app, cookie)
+    session["locale"] = "en"
+    session.pop("_user_id")
+    assert app.session_interface._verified[cookie][0] == remembered
+    assert _opened(app, cookie)["_user_id"] == remembered["_user_id"]

@@ -1,0 +1,135 @@
+"""The page statements that run on the driver's cursor (``memberplatform.prepared``)
+return what SQLAlchemy returns for them, are seen by the engine's statement hooks,
+and a read-only request that needs nothing else makes no session at all."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from memberplatform import prepared
+from memberplatform.auth.models import User
+from memberplatform.extensions import db
+from tests.conftest import PASSWORD as USER_PASSWORD
+from tests.core.test_me_panels import PASSWORD, _seeded
+from tests.querycount import count_queries
+
+
+def _page_reads(app, monkeypatch, member, paths):
+    """Every (statement, params) the pages read through db.read."""
+    calls = []
+    read = db.read
+
+    def recording(statement, params=None):
+        calls.append((statement, params))
+        return read(statement, params)
+
+    monkeypatch.setattr(db, "read", recording)
+    client = app.test_client()
+    client.post("/auth/login", data={"phone": member.phone, "password": PASSWORD})
+    for path in paths:
+        headers = {"HX-Request": "true"} if "badge" in path else {}
+        assert client.get(path, headers=headers).status_code == 200
+    monkeypatch.setattr(db, "read", read)
+    return calls
+
+
+def test_page_statements_return_what_sqlalchemy_returns(app, monkeypatch):
+    member = _seeded(app)
+    calls = _page_reads(app, monkeypatch, member, ["/me", "/points/badge", "/"])
+    assert len({id(statement) for statement, _ in calls}) >= 7  # identity and six panels
+    kinds = set()
+    with app.test_request_context("/"):
+        engine = db.engine
+        for statement, params in calls:
+            plan = prepared.prepare(statement, engine.dialect)
+            assert plan is not None, statement  # every page statement qualifies
+            with engine.connect() as connection:
+                expected = [tuple(row) for row in connection.execute(statement, params)]
+                mine = prepared.run(
+                    plan, engine, connection.connection.driver_connection, params, connection
+                )
+            assert [tuple(row) for row in mine] == expected
+            for row in mine:
+                kinds.update(type(value) for value in row)
+                assert row._mapping == dict(zip(plan.row._fields, row, strict=True))
+    # the converters ran: SQLite hands back strings for these
+    assert datetime in kinds and date in kinds
+    aware = [
+        value
+        for statement, params in calls
+        for row in db_rows(app, statement, params)
+        for value in row
+        if isinstance(value, datetime)
+    ]
+    assert aware and all(value.tzinfo is not None for value in aware)
+
+
+def db_rows(app, statement, params):
+    with app.test_request_context("/"):
+        engine = db.engine
+        with engine.connect() as connection:
+            plan = prepared.prepare(statement, engine.dialect)
+            return list(prepared.run(plan, engine, connection.connection.driver_connection, params))
+
+
+def test_a_statement_sqlalchemy_must_render_per_execution_runs_through_it(app, make_user):
+    users = [make_user(), make_user()]
+    ids = sa.bindparam("ids", expanding=True)
+    statement = sa.select(User.id, User.name).where(User.id.in_(ids)).order_by(User.id)
+    with app.test_request_context("/"):
+        assert prepared.prepare(statement, db.engine.dialect) is None
+        rows = db.read(statement, {"ids": [user.id for user in users]}).all()
+    assert [row.id for row in rows] == [user.id for user in users]
+
+
+def test_one_and_scalar_say_what_sqlalchemy_says(app, make_user):
+    user, _other = make_user(), make_user()
+    name = sa.select(User.name).where(User.id == sa.bindparam("user_id"))
+    with app.test_request_context("/"):
+        assert db.read(name, {"user_id": user.id}).scalar_one() == user.name
+        assert db.read(name, {"user_id": -1}).scalar() is None
+        with pytest.raises(sa.exc.NoResultFound):
+            db.read(name, {"user_id": -1}).one()
+        with pytest.raises(sa.exc.MultipleResultsFound):
+            db.read(sa.select(User.id), {}).one_or_none()
+
+
+def test_a_fragment_that_reads_only_the_user_opens_no_session(app, make_user):
+    user = make_user()
+    sessions = []
+
+    @app.after_request
+    def note(response):  # runs before the platform's commit
+        sessions.append(db.session.registry.has())
+        return response
+
+    client = app.test_client()
+    login = client.post("/auth/login", data={"phone": user.phone, "password": USER_PASSWORD})
+    assert login.status_code in (302, 303)
+    with app.app_context():
+        engine = db.engine
+    with count_queries(engine) as statements:
+        response = client.get("/points/badge", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert len(statements) == 1  # the statement hooks still see it
+    assert sessions[-1] is False
+    # the connection went back to the pool as the engine hands them out
+    connection = engine.raw_connection()
+    try:
+        assert getattr(connection.driver_connection, "autocommit", False) is False
+    finally:
+        connection.close()
+
+
+def test_reads_in_a_writing_request_see_its_own_changes(app, make_user):
+    user = make_user()
+    name = sa.select(User.name).where(User.id == sa.bindparam("user_id"))
+    with app.test_request_context("/", method="POST"):
+        db.session.get(User, user.id).name = "新名字"  # pending: read() flushes it first
+        assert db.read(name, {"user_id": user.id}).scalar_one() == "新名字"
+        db.session.rollback()
+    with app.test_request_context("/"):
+        assert db.read(name, {"user_id": user.id}).scalar_one() == user.name
