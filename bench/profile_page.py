@@ -223,7 +223,9 @@ def profile(wsgi, environ_factory, count: int = 300) -> None:
     if os.environ.get("PROFILE_DUMP"):
         profiler.dump_stats(os.environ["PROFILE_DUMP"])
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(40)
+    pstats.Stats(profiler, stream=out).sort_stats(
+        os.environ.get("PROFILE_SORT", "cumulative")
+    ).print_stats(40)
     print(out.getvalue())
 
 
