@@ -55,6 +55,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.session_interface = ThrottledRefreshSessionInterface()
     register_extensions(app)
     register_blueprints(app)
+    from memberplatform.web import templating
+
+    templating.register(app)  # after the blueprints: it checks their URL defaults
     register_errorhandlers(app)
     register_commands(app)
     return app

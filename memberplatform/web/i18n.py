@@ -10,11 +10,11 @@ from flask import Flask, current_app, has_request_context, request, session, url
 from flask.globals import _cv_app
 from flask_babel import format_datetime, get_locale, get_timezone, get_translations
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup
 
 from memberplatform.core.masking import mask_name, mask_phone
 from memberplatform.security.privacy import phone_for_viewer
+from memberplatform.web.templating import csrf_token_value
 
 LOCALES = {"zh_CN": "中文", "en": "English"}
 
@@ -108,7 +108,17 @@ def template_gettext(string: str, /, **variables: object) -> Markup:
     template (translated, marked safe, then %-formatted with escaped values), without
     its two context look-ups and three calls through the template context per message
     (a page has 20–50). Every template is HTML, so autoescaping is always on."""
-    message = request_translations().ugettext(string)
+    translations = request_translations()
+    if not variables:  # most messages: the same Markup every time, per catalogue
+        known = translations.__dict__.setdefault("_mp_markup", {})
+        markup = known.get(string)
+        if markup is None:
+            markup = known[string] = _markup(translations.ugettext(string), {})
+        return markup
+    return _markup(translations.ugettext(string), variables)
+
+
+def _markup(message: str, variables: dict[str, object]) -> Markup:
     # our catalogue's text, trusted as Jinja trusts it; the values are escaped by %
     return Markup(message) % variables  # noqa: S704  # nosec B704
 
@@ -137,5 +147,5 @@ def register_template_helpers(app: Flask) -> None:
         return {
             "current_locale": "zh_CN" if chinese else "en",
             "html_lang": "zh-CN" if chinese else "en",
-            "csrf_token_value": generate_csrf,
+            "csrf_token_value": csrf_token_value,
         }

@@ -201,6 +201,38 @@ def test_template_messages_are_escaped_and_formatted_as_jinja_does(app):
     assert html == "Hello &lt;b&gt;x&lt;/b&gt;|100%|Home"
 
 
+def test_remembered_template_messages_follow_the_language(app):
+    from flask import render_template_string
+
+    seen = []
+    for language in ("en", "zh-CN", "en", "zh-CN"):
+        with app.test_request_context("/", headers={"Accept-Language": language}):
+            seen.append(render_template_string('{{ _("Home") }}|{{ _("100%%") }}'))
+    assert seen == ["Home|100%", "首页|100%"] * 2
+
+
+def test_template_urls_are_flasks_for_every_mount_point(app):
+    from flask import render_template_string, url_for
+
+    calls = (
+        ("static", {"filename": "css/app.css"}),
+        ("home.me", {}),
+        ("kits.kit", {"kit_id": 7}),
+        ("kits.kit", {"kit_id": 7, "page": 2}),
+        ("home.me", {"_external": True}),
+        ("home.me", {"_anchor": "top"}),
+    )
+    for root in ("", "/union", ""):
+        with app.test_request_context("/", base_url=f"http://union.example{root}/"):
+            for endpoint, values in calls:
+                rendered = render_template_string(
+                    "{{ url_for(endpoint, **values) }}", endpoint=endpoint, values=values
+                )
+                assert rendered == url_for(endpoint, **values), (root, endpoint, values)
+                assert rendered.startswith(("http://union.example" + root, root + "/"))
+    assert ("home.me", "/union") in app.extensions["template_urls"]
+
+
 def test_language_switch_rejects_offsite_next(client):
     response = client.post("/lang", data={"locale": "en", "next": "//evil.example/"})
     assert response.headers["Location"] == "/"

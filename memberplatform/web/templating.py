@@ -1,0 +1,49 @@
+"""Template helpers every page calls many times, each answered from what it already knows.
+
+A full page calls ``url_for`` ~20 times and the CSRF token 3–4 times. A URL depends
+only on its endpoint, its values and where the app is mounted, so templates' ``url_for``
+keeps the URLs it has built (per process, at most ``MAX_URLS``); one with an option
+(``_external``, ``_anchor``…), a relative endpoint or a value that is not a plain
+string or number is built by Flask each time. The CSRF token is signed once per request
+by Flask-WTF and kept on ``g``; later calls in the same page read it from there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask_wtf.csrf import generate_csrf
+
+#: URLs a worker keeps (a page has a few dozen distinct ones; ids make more)
+MAX_URLS = 4096
+_PLAIN = (str, int)
+
+
+def template_url_for(endpoint: str, /, **values: Any) -> str:
+    """Flask's ``url_for`` for templates, keeping what it built."""
+    if endpoint[0] == "." or not all(
+        key[0] != "_" and type(value) in _PLAIN for key, value in values.items()
+    ):
+        return current_app.url_for(endpoint, **values)
+    built = current_app.extensions["template_urls"]
+    key = (endpoint, request.script_root, *sorted(values.items()))
+    url = built.get(key)
+    if url is None:
+        url = current_app.url_for(endpoint, **values)
+        if len(built) >= MAX_URLS:
+            built.clear()
+        built[key] = url
+    return url
+
+
+def csrf_token_value() -> str:
+    """The request's signed CSRF token (Flask-WTF signs it once and keeps it on ``g``)."""
+    token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
+    return token if token is not None else generate_csrf()
+
+
+def register(app: Flask) -> None:
+    app.extensions["template_urls"] = {}
+    if not any(app.url_default_functions.values()):  # nothing adds values at build time
+        app.jinja_env.globals["url_for"] = template_url_for
