@@ -142,9 +142,10 @@ def register_blueprints(app: Flask) -> None:
         views = import_module(f"memberplatform.{name}.views")
         for blueprint in getattr(views, "blueprints", [views.bp]):
             app.register_blueprint(blueprint)
-    from memberplatform.security.limits import apply_write_limits
+    from memberplatform.security.limits import apply_write_limits, skip_for_reads
 
     apply_write_limits(app)  # per-user limits on the writes a bot would hammer
+    skip_for_reads(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -23,6 +23,10 @@ Two ways to use it:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial, wraps
+from typing import Any
+
 from flask import Flask, current_app, request
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -73,6 +77,37 @@ def _reads_are_not_limited() -> bool:
     """Every limit is on a POST (``tests/security`` checks it): a GET, HEAD or OPTIONS
     skips the limiter's per-request work (resolving limits for the endpoint)."""
     return request.method in SAFE_METHODS
+
+
+def skip_for_reads(app: Flask) -> None:
+    """Reads skip the limiter's request hooks altogether: its ``before_request``
+    check (which, with the filter above, finds no limit) and its ``after_request``
+    header pass. Every limit is a decorator on a POST view, which checks it there."""
+
+    def unless_read(hook: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(hook)
+        def hooked(*args: Any) -> Any:
+            if request.method in SAFE_METHODS:
+                return args[0] if args else None  # after_request hands the response on
+            return hook(*args)
+
+        return hooked
+
+    for hooks, is_limiters in (
+        (app.before_request_funcs.get(None, []), _is_limiters_check),
+        (app.after_request_funcs.get(None, []), _is_limiters_headers),
+    ):
+        for index, hook in enumerate(hooks):
+            if is_limiters(hook):
+                hooks[index] = unless_read(hook)
+
+
+def _is_limiters_check(hook: Any) -> bool:
+    return getattr(hook, "__self__", None) is limiter and hook.__name__ == "_check_request_limit"
+
+
+def _is_limiters_headers(hook: Any) -> bool:
+    return isinstance(hook, partial) and hook.args[:1] == (limiter,)
 
 
 def apply_write_limits(app: Flask, endpoints: tuple[str, ...] = WRITE_ENDPOINTS) -> list[str]:

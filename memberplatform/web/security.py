@@ -18,15 +18,24 @@ CSP = "; ".join(
 )
 
 
+HEADERS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "strict-origin-when-cross-origin"),
+    ("X-Frame-Options", "DENY"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def register_security_headers(app: Flask) -> None:
     @app.after_request
     def _headers(response: Response) -> Response:
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if request.is_secure:  # behind a proxy, PROXY_COUNT makes this see HTTPS
-            response.headers.setdefault(
-                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
-            )
+        # each header unless the view set its own (one pass over the few there are)
+        headers = response.headers
+        present = {name.lower() for name, _ in headers.items()}
+        for name, value in HEADERS:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if request.is_secure and HSTS[0].lower() not in present:  # PROXY_COUNT: HTTPS
+            headers.add(*HSTS)
         return response

@@ -187,6 +187,31 @@ def test_every_rate_limit_is_on_a_post(app):
     assert not manager.default_limits and not manager.application_limits
 
 
+def test_reads_skip_the_limiters_hooks_and_writes_still_pass_them(app_factory):
+    from memberplatform.security import limits
+
+    app = app_factory(RATELIMIT_ENABLED=True)
+    wrapped = [
+        hook.__wrapped__
+        for hooks in (app.before_request_funcs[None], app.after_request_funcs[None])
+        for hook in hooks
+        if hasattr(hook, "__wrapped__")
+    ]
+    assert any(limits._is_limiters_check(hook) for hook in wrapped)
+    assert any(limits._is_limiters_headers(hook) for hook in wrapped)
+    checked = []  # the limiter calls its request filters when it looks at a request
+    filters = list(limiter._request_filters)
+    limiter._request_filters[:] = [lambda: checked.append(1) or False]
+    try:
+        client = app.test_client()
+        client.get("/")
+        assert checked == []  # a read never reached the limiter
+        client.post("/auth/login", data={"phone": "13900000000", "password": "x"})
+        assert checked  # a write did
+    finally:
+        limiter._request_filters[:] = filters
+
+
 def test_write_endpoints_are_limited_per_user(app_factory, make_user):
     """With the helper of memberplatform/security/limits.py wired, writes are limited per user."""
     from memberplatform.security.limits import apply_write_limits
