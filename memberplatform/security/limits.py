@@ -82,7 +82,9 @@ def _reads_are_not_limited() -> bool:
 def skip_for_reads(app: Flask) -> None:
     """Reads skip the limiter's request hooks altogether: its ``before_request``
     check (which, with the filter above, finds no limit) and its ``after_request``
-    header pass. Every limit is a decorator on a POST view, which checks it there."""
+    header pass. Every limit is a decorator on a POST view, which checks it there; so
+    while no default, application or blueprint limit exists, the ``before_request``
+    check (which leaves decorated views to their decorator) is dropped for writes too."""
 
     def unless_read(hook: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(hook)
@@ -93,8 +95,15 @@ def skip_for_reads(app: Flask) -> None:
 
         return hooked
 
+    manager = limiter.limit_manager
+    only_decorated = not (
+        manager.default_limits or manager.application_limits or manager._blueprint_limits
+    )
+    checks = app.before_request_funcs.get(None, [])
+    if only_decorated:
+        checks[:] = [hook for hook in checks if not _is_limiters_check(hook)]
     for hooks, is_limiters in (
-        (app.before_request_funcs.get(None, []), _is_limiters_check),
+        (checks, _is_limiters_check),
         (app.after_request_funcs.get(None, []), _is_limiters_headers),
     ):
         for index, hook in enumerate(hooks):
