@@ -33,7 +33,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context
+from flask.globals import _cv_app, _cv_request
 
 from memberplatform.prepared import prepare, run
 
@@ -79,11 +80,13 @@ class Base(so.DeclarativeBase):
 
 def _wants_write() -> bool:
     """Whether a transaction starting now may write (decides BEGIN IMMEDIATE on SQLite)."""
-    if has_request_context():
-        if g.get("reading"):
-            return False
-        return request.method not in SAFE_METHODS or bool(g.get("write_intent"))
-    return True
+    request_context = _cv_request.get(None)  # not the proxies: every statement asks
+    if request_context is None:
+        return True
+    flags = _cv_app.get().g.__dict__
+    if flags.get("reading"):
+        return False
+    return request_context.request.method not in SAFE_METHODS or bool(flags.get("write_intent"))
 
 
 def mark_write_intent() -> None:

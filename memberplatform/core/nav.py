@@ -60,15 +60,16 @@ def _statement() -> sa.Select:
 
 def nav_count(name: str) -> int:
     """The signed-in user's count ``name`` (0 when nobody is signed in)."""
-    if not current_user.is_authenticated:
+    user = current_user._get_current_object()  # once: each proxy read costs
+    if not user.is_authenticated:
         return 0
     counts = g.get("nav_counts")
-    if counts is None or counts[0] != current_user.id:
-        read_with_user = getattr(current_user, "nav_counts", None)
+    if counts is None or counts[0] != user.id:
+        read_with_user = getattr(user, "nav_counts", None)
         if read_with_user is not None and not wrote():
-            counts = (current_user.id, read_with_user)
+            counts = (user.id, read_with_user)
         else:
-            row = db.read(_statement(), {"user_id": current_user.id}).one()
-            counts = (current_user.id, counts_of(row))
+            row = db.read(_statement(), {"user_id": user.id}).one()
+            counts = (user.id, counts_of(row))
         g.nav_counts = counts
     return int(counts[1][name])

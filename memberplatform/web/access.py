@@ -24,9 +24,10 @@ def roles_required(*roles: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
+            user = current_user._get_current_object()  # once: each proxy read costs
+            if not user.is_authenticated:
                 return login_manager.unauthorized()
-            if roles and not current_user.has_role(*roles):
+            if roles and not user.has_role(*roles):
                 abort(403)
             return view(*args, **kwargs)
 

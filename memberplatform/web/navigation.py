@@ -8,6 +8,8 @@ mounted, so each combination is built once per process and kept.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
@@ -29,17 +31,18 @@ MAIN_NAV = (
 )
 
 
-def _sees(need: str | None) -> bool:
+def _sees(need: str | None, user: Any) -> bool:
     if need is None:
         return True
-    if not current_user.is_authenticated:
+    if not user.is_authenticated:
         return False
-    return need == "user" or current_user.has_role(need)
+    return need == "user" or user.has_role(need)
 
 
 def main_nav() -> list[tuple[str, str]]:
     """(href, label) of every main-navigation link the current visitor sees."""
-    roles = frozenset(current_user.roles) if current_user.is_authenticated else None
+    user = current_user._get_current_object()
+    roles = frozenset(user.roles) if user.is_authenticated else None
     built = current_app.extensions["main_nav"]  # a few entries: languages × role sets
     key = (str(get_locale()), roles, request.script_root)
     links = built.get(key)
@@ -47,7 +50,7 @@ def main_nav() -> list[tuple[str, str]]:
         links = built[key] = [
             (url_for(endpoint), str(label))
             for endpoint, label, need in MAIN_NAV
-            if endpoint in current_app.view_functions and _sees(need)
+            if endpoint in current_app.view_functions and _sees(need, user)
         ]
     return links
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g
+from flask.globals import _cv_app, _cv_request
 from flask_wtf.csrf import generate_csrf
 
 #: URLs a worker keeps (a page has a few dozen distinct ones; ids make more)
@@ -22,15 +23,16 @@ _PLAIN = (str, int)
 
 def template_url_for(endpoint: str, /, **values: Any) -> str:
     """Flask's ``url_for`` for templates, keeping what it built."""
+    app = _cv_app.get().app  # the context variables: a proxy read costs more than a call
     if endpoint[0] == "." or not all(
         key[0] != "_" and type(value) in _PLAIN for key, value in values.items()
     ):
-        return current_app.url_for(endpoint, **values)
-    built = current_app.extensions["template_urls"]
-    key = (endpoint, request.script_root, *sorted(values.items()))
+        return app.url_for(endpoint, **values)
+    built = app.extensions["template_urls"]
+    key = (endpoint, _cv_request.get().request.script_root, *sorted(values.items()))
     url = built.get(key)
     if url is None:
-        url = current_app.url_for(endpoint, **values)
+        url = app.url_for(endpoint, **values)
         if len(built) >= MAX_URLS:
             built.clear()
         built[key] = url
