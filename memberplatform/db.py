@@ -233,16 +233,19 @@ class Database:
                 isolation_level="AUTOCOMMIT"
             )
 
-        # A request whose reads all went through read() never made a session.
+        # A request whose reads all went through read() never made a session, and
+        # committing one that never began would begin a transaction to end it.
         sessions = self.session.registry
 
         @app.after_request
-        def _commit(response):  # one commit per request
+        def _commit(response):  # one commit per request, if there is anything to end
             if sessions.has():
-                if response.status_code < 400:
-                    self.session.commit()
-                else:
-                    self.session.rollback()
+                session = sessions()
+                if session.in_transaction() or session.new or session.dirty or session.deleted:
+                    if response.status_code < 400:
+                        session.commit()
+                    else:
+                        session.rollback()
             return response
 
         @app.teardown_appcontext
@@ -289,21 +292,25 @@ class Database:
         not writing (a sold-out kit) never queues behind the writers; on PostgreSQL
         without BEGIN and COMMIT. Inside an open transaction it changes nothing.
         """
-        session = self.session()
-        own = has_request_context() and not session.in_transaction()
-        if not own:
+        if not has_request_context() or self._in_transaction():
             yield
             return
         g.reading = True
         try:
             yield
         except BaseException:
-            session.rollback()
+            if self._in_transaction():
+                self.session.rollback()
             raise
         else:
-            session.commit()  # ends the read; nothing was written
+            if self._in_transaction():  # the ORM read too (db.read needs none)
+                self.session.commit()  # ends the read; nothing was written
         finally:
             g.reading = False
+
+    def _in_transaction(self) -> bool:
+        """Whether the request's session exists and has begun (without making one)."""
+        return self.session.registry.has() and self.session().in_transaction()
 
     @property
     def engine(self) -> sa.Engine:
