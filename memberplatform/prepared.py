@@ -55,9 +55,9 @@ class Prepared:
                 binds.append((name, processor))
         self.binds = binds
         self.row = _row_type(list(columns))
-        #: per column, the result processor (None: the driver's value as it is);
-        #: set on the first execution, from the driver's column types
-        self.processors: list[Callable[[Any], Any] | None] | None = None
+        #: (column index, result processor) of the columns that have one; set on the
+        #: first execution, from the driver's column types
+        self.processors: list[tuple[int, Callable[[Any], Any]]] | None = None
 
     def parameters(self, params: dict[str, Any] | None) -> Sequence[Any] | dict[str, Any]:
         values = {**self.defaults, **params} if params else dict(self.defaults)
@@ -192,28 +192,25 @@ def run(
     finally:
         cursor.close()
     make = prepared.row._make
-    if not any(processors):
+    if not processors:
         return Rows([make(values) for values in raw])
-    return Rows(
-        [
-            make(
-                [
-                    value if processor is None else processor(value)
-                    for processor, value in zip(processors, values, strict=True)
-                ]
-            )
-            for values in raw
-        ]
-    )
+    rows = []
+    for values in raw:
+        values = list(values)
+        for index, processor in processors:
+            values[index] = processor(values[index])
+        rows.append(make(values))
+    return Rows(rows)
 
 
 def _result_processors(prepared: Prepared, cursor: Any, dialect: Any) -> list[Any]:
-    """Each column's converter, as SQLAlchemy picks it: the column's type for this
-    dialect, given the driver's type code of the column."""
+    """(column index, converter) for each column that has one, as SQLAlchemy picks it:
+    the column's type for this dialect, given the driver's type code of the column."""
     description = cursor.description or ()
     if len(description) != len(prepared.types):
         raise RuntimeError("a prepared statement returned other columns than it selects")
-    return [
+    found = (
         column_type.dialect_impl(dialect).result_processor(dialect, entry[1])
         for column_type, entry in zip(prepared.types, description, strict=True)
-    ]
+    )
+    return [(index, processor) for index, processor in enumerate(found) if processor]

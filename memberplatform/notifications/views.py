@@ -13,9 +13,9 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 PAGE_SIZE = 20
 
 
-@bp.app_context_processor
-def _badge_context() -> dict:
-    return {"notifications_unread": lambda: nav_count("notifications")}
+@bp.app_template_global("notifications_unread")
+def _unread() -> int:
+    return nav_count("notifications")
 
 
 @bp.get("")

@@ -23,9 +23,7 @@ from memberplatform.web.forms import attach_error
 bp = Blueprint("points", __name__, url_prefix="/points")
 
 
-@bp.app_context_processor
-def _badge_context() -> dict:
-    return {"points_balance": memberplatform.points.hooks.balance_for_badge}
+bp.add_app_template_global(memberplatform.points.hooks.balance_for_badge, "points_balance")
 
 
 PAGE_SIZE = 20
