@@ -116,8 +116,13 @@ def _leave_read_only(flag: str) -> None:
 
 
 def _reads_only() -> bool:
-    """Whether the request is in its read-only part (no transaction needed)."""
-    return has_request_context() and not _wants_write() and not g.get("needs_transaction")
+    """Whether the request is in its read-only part (no transaction needed); outside a
+    request :func:`_wants_write` is always true."""
+    return not _wants_write() and not g.get("needs_transaction")
+
+
+def _has_changes(session: so.Session) -> bool:
+    return bool(session.new or session.dirty or session.deleted)
 
 
 def _reader(engine: sa.Engine) -> Any:
@@ -241,7 +246,7 @@ class Database:
         def _commit(response):  # one commit per request, if there is anything to end
             if sessions.has():
                 session = sessions()
-                if session.in_transaction() or session.new or session.dirty or session.deleted:
+                if session.in_transaction() or _has_changes(session):
                     if response.status_code < 400:
                         session.commit()
                     else:
@@ -269,7 +274,7 @@ class Database:
         prepared = prepare(statement, engine.dialect)
         sessions = self.session.registry
         session = sessions() if sessions.has() else None
-        if session is not None and (session.new or session.dirty or session.deleted):
+        if session is not None and _has_changes(session):
             session.flush()
         if (session is None or not session.in_transaction()) and _reads_only():
             if prepared is None:

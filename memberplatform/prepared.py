@@ -155,9 +155,6 @@ class Rows:
     def scalar_one(self) -> Any:
         return self.one()[0]
 
-    def scalars(self) -> list[Any]:
-        return [row[0] for row in self._rows]
-
 
 def run(
     prepared: Prepared,

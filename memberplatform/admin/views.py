@@ -60,14 +60,14 @@ BAD_ROWS_SHOWN = 1000  # a roster preview lists at most this many rows with erro
 
 
 # Template globals, not a context processor: a processor runs on every render.
-for _name, _labels in {
+TEMPLATE_LABELS = {
     "admin_role_labels": hooks.ROLE_LABELS,
     "admin_status_labels": hooks.STATUS_LABELS,
     "admin_status_classes": hooks.STATUS_CLASSES,
     "admin_tag_labels": hooks.TAG_LABELS,
     "admin_action_labels": hooks.ACTION_LABELS,
-}.items():
-    bp.add_app_template_global(_labels, _name)
+}
+bp.record_once(lambda state: state.app.jinja_env.globals.update(TEMPLATE_LABELS))
 
 
 @bp.app_template_filter("admin_changes")
