@@ -229,7 +229,12 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         url = app.config["DATABASE_URL"]
-        engine = create_engine(url, busy_timeout=app.config.get("SQLITE_BUSY_TIMEOUT", 20))
+        engine = create_engine(
+            url,
+            busy_timeout=app.config.get("SQLITE_BUSY_TIMEOUT", 20),
+            pool_size=app.config.get("DATABASE_POOL_SIZE", 10),
+            max_overflow=app.config.get("DATABASE_MAX_OVERFLOW", 10),
+        )
         app.extensions["db_engine"] = engine
         if engine.dialect.name == "postgresql":
             # Requests that only read run without BEGIN/COMMIT (two round trips each):
@@ -337,8 +342,13 @@ class Database:
             raise
 
 
-def create_engine(url: str, *, busy_timeout: int = 20) -> sa.Engine:
-    """Create an engine with the platform's settings for SQLite or PostgreSQL."""
+def create_engine(
+    url: str, *, busy_timeout: int = 20, pool_size: int = 10, max_overflow: int = 10
+) -> sa.Engine:
+    """Create an engine with the platform's settings for SQLite or PostgreSQL.
+
+    ``pool_size`` + ``max_overflow`` bound the PostgreSQL connections of one worker
+    process: at least its threads (one connection each for a request)."""
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database
         if path and path != ":memory:":
@@ -349,7 +359,7 @@ def create_engine(url: str, *, busy_timeout: int = 20) -> sa.Engine:
         )
         _configure_sqlite(engine, busy_timeout)
     else:
-        engine = sa.create_engine(url, pool_size=10, max_overflow=10)
+        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         _ping_when_idle(engine)
     _watch_writes(engine)
     return engine

@@ -70,3 +70,11 @@ def test_a_streamed_export_reads_in_a_transaction(app, make_user):
         ).all()  # a server-side cursor on PostgreSQL: only inside a transaction
         db.session.commit()
     assert rows and options.get("isolation_level") is None
+
+
+def test_the_connection_pool_follows_the_configuration(app_factory):
+    app = app_factory(DATABASE_POOL_SIZE=3, DATABASE_MAX_OVERFLOW=2)
+    pool = app.extensions["db_engine"].pool
+    if app.extensions["db_engine"].dialect.name != "postgresql":
+        return  # SQLite files use SQLAlchemy's pool per file; there is nothing to size
+    assert (pool.size(), pool._max_overflow) == (3, 2)

@@ -7,7 +7,11 @@ a time, so at every moment up to 50 claims compete for the two stock rows. The
 attempt is among the first four of some thread, long before the kits run out;
 their second one comes at the end of another thread's list). On PostgreSQL the
 threads really run in parallel (row locks + partial unique index); on SQLite
-they queue on ``BEGIN IMMEDIATE``. The members are seeded with two bulk INSERTs.
+they queue on ``BEGIN IMMEDIATE``. Each thread stands for a request worker with a
+connection of its own (the pool covers the 50 threads, as ``DATABASE_POOL_SIZE``
+must cover a worker's threads): the contention under test is the stock rows', not
+a wait for a pooled connection, which a thread that just gave one back can win
+over and over. The members are seeded with two bulk INSERTs.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 
+import pytest
 import sqlalchemy as sa
 
 from memberplatform.auth.models import User, UserRole
@@ -28,6 +33,11 @@ from tests.kits.conftest import make_kit
 MEMBERS = 3_000
 DUPLICATES = 200
 THREADS = 50
+
+
+@pytest.fixture
+def app(app_factory):
+    return app_factory(DATABASE_POOL_SIZE=THREADS, DATABASE_MAX_OVERFLOW=0)
 
 
 def _seed_members(count: int) -> list[int]:
