@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache, cached_property
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -200,11 +200,11 @@ def live_claim(kit_type_id: int, user_id: int) -> KitClaim | None:
 
 def organisation_rule(kit: KitType) -> tuple[set[int], set[int]]:
     """The enterprise ids and union-branch ids a kit is limited to (one query)."""
+    if not kit.limited:  # read with the kit's row (also a :class:`KitRules`)
+        return set(), set()
     loaded = sa.inspect(kit).unloaded
     if "enterprises" not in loaded and "branches" not in loaded:
         return {e.id for e in kit.enterprises}, {b.id for b in kit.branches}
-    if not kit.limited:
-        return set(), set()
     rows = db.session.execute(
         sa.select(kit_type_enterprises.c.enterprise_id, sa.literal("e"))
         .where(kit_type_enterprises.c.kit_type_id == kit.id)
@@ -353,14 +353,15 @@ def claim(
     address: str | None = None,
     request_key: str | None = None,
     now: datetime | None = None,
-    seen_available: int | None = None,
+    shelf: Shelf | None = None,
     prior: tuple[KitClaim | None, KitClaim | None] | None = None,
 ) -> KitClaim:
     """Reserve one kit for the member at a pickup point (or for delivery from it).
 
-    ``seen_available``: the point's stock as the caller read it (saves reading it
-    again; the conditional UPDATE still decides). ``prior``: what
-    :func:`prior_claims` returned for this form, read by the caller."""
+    ``shelf``: what :func:`shelf` read for this claim moments before (the kit's rules,
+    the stock at active points): the kit, the point and the stock are not read again,
+    as the rules were read without a lock either way; the conditional UPDATE still
+    decides. ``prior``: what :func:`prior_claims` returned for this form."""
     now = now or utcnow()
     member = member_of(user)
     if request_key and len(request_key) > 64:
@@ -370,9 +371,7 @@ def claim(
         if again.user_id != member.id:
             raise DomainError(_l("This form has expired. Please reload the page."))
         return again  # a double-submitted form: the first claim, nothing new
-    kit = db.session.get(KitType, kit_type_id)
-    if kit is None:
-        raise NotFound(_l("No such kit."))
+    kit = _rules_of(kit_type_id, shelf)
     check = eligibility(kit, member, now=now, existing=live)
     if check.existing is not None:
         raise AlreadyClaimed(check.existing)
@@ -383,24 +382,18 @@ def claim(
     address = (address or "").strip()[:200] or None
     if mode == "delivery" and not address:
         raise DomainError(_l("Enter the delivery address."), field="address")
-    point = db.session.get(PickupPoint, point_id) if isinstance(point_id, int) else None
-    if point is None or not point.active:
+    point_name, seen_available = _point_of(kit.id, point_id, shelf)
+    if point_name is None:
         raise DomainError(_l("Choose a pickup point."), field="point")
     # A quick way out when the point is already empty (most of a rush); the
     # conditional UPDATE below stays the one that decides.
-    if seen_available is None:
-        seen_available = db.session.scalar(
-            sa.select(KitStock.available).where(
-                KitStock.kit_type_id == kit.id, KitStock.point_id == point.id
-            )
-        )
     if not seen_available:
         raise OutOfStock()
 
     new = _insert_claim(
         kit,
         member,
-        point,
+        point_id,
         mode=mode,
         address=address if mode == "delivery" else None,
         request_key=request_key,
@@ -417,7 +410,7 @@ def claim(
         )
         new.points_spent = kit.points_cost
         new.spend_key = key
-    params = {"kit": kit.name, "point": point.name, "code": new.pickup_code}
+    params = {"kit": kit.name, "point": point_name, "code": new.pickup_code}
     if new.expires_at is not None:
         params["until"] = local_datetime(new.expires_at, "short")
         notify(member.id, "kits.claimed", params, f"/kits/claims/{new.id}")
@@ -429,7 +422,7 @@ def claim(
         sa.update(KitStock)
         .where(
             KitStock.kit_type_id == kit.id,
-            KitStock.point_id == point.id,
+            KitStock.point_id == point_id,
             KitStock.available > 0,
         )
         .values(available=KitStock.available - 1, reserved=KitStock.reserved + 1)
@@ -438,6 +431,38 @@ def claim(
     if taken.rowcount != 1:
         raise OutOfStock()
     return new
+
+
+def _rules_of(kit_type_id: int, shelf: Shelf | None) -> KitType | KitRules:
+    """The kit a claim decides on: the shelf's rules, or the row (a kit limited to some
+    organisations names them when it refuses a member)."""
+    if shelf is not None and not shelf.kit.limited:
+        return shelf.kit
+    kit = db.session.get(KitType, kit_type_id)
+    if kit is None:
+        raise NotFound(_l("No such kit."))
+    return kit
+
+
+def _point_of(kit_type_id: int, point_id: Any, shelf: Shelf | None) -> tuple[str | None, int]:
+    """(name, units available) of an active pickup point of the kit; no name: no such
+    point, or not active."""
+    if not isinstance(point_id, int):
+        return None, 0
+    if shelf is not None:
+        for stock in shelf.stocks:  # only active points have a place on the shelf
+            if stock.point_id == point_id:
+                return stock.point.name, stock.available
+        return None, 0
+    point = db.session.get(PickupPoint, point_id)
+    if point is None or not point.active:
+        return None, 0
+    available = db.session.scalar(
+        sa.select(KitStock.available).where(
+            KitStock.kit_type_id == kit_type_id, KitStock.point_id == point_id
+        )
+    )
+    return point.name, available or 0
 
 
 def meets_empty_shelf(
@@ -453,6 +478,99 @@ def meets_empty_shelf(
     if again is not None or live is not None or any(stock.available for stock in stocks):
         return False
     return not eligibility(kit, user, existing=None).reasons
+
+
+class ShelfPoint(NamedTuple):
+    name: str
+    address: str
+    hours: str
+
+
+class ShelfStock(NamedTuple):
+    """A stock row as the claim form and the "left at each point" card show it."""
+
+    point_id: int
+    available: int
+    point: ShelfPoint
+
+
+class KitRules(NamedTuple):
+    """The columns of a kit a claim decides on (eligibility, window, form)."""
+
+    id: int
+    name: str
+    active: bool
+    opens_at: datetime
+    closes_at: datetime
+    limited: bool
+    required_tag: str | None
+    delivery_allowed: bool
+    points_cost: int
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """What a claim reads before it decides anything: the kit's rules, its stock at
+    each active point, and whether this member (or this form) has a claim of it."""
+
+    kit: KitRules
+    stocks: list[ShelfStock]
+    has_prior: bool
+
+
+#: ``prior_claims`` when :attr:`Shelf.has_prior` says there is nothing to read
+NO_PRIOR: tuple[KitClaim | None, KitClaim | None] = (None, None)
+
+
+def shelf(kit_type_id: int, user_id: int | None, request_key: str | None = None) -> Shelf | None:
+    """One statement on the driver's cursor, without the ORM (every attempt of a rush
+    reads this, and most of them end here with "all claimed"); ``None``: no such kit."""
+    rows = db.read(
+        _shelf_statement(bool(request_key)),
+        {"kit_type_id": kit_type_id, "user_id": user_id, "request_key": request_key},
+    ).all()
+    if not rows:
+        return None
+    stocks = [
+        ShelfStock(r.point_id, r.available, ShelfPoint(r.point_name, r.point_address, r.hours))
+        for r in rows
+        if r.point_id is not None
+    ]
+    first = rows[0]
+    return Shelf(KitRules._make(first[: len(KitRules._fields)]), stocks, bool(first.has_prior))
+
+
+@cache
+def _shelf_statement(with_key: bool) -> sa.Select:
+    """Built once (twice: with and without a form key). The kit's row joined to its
+    stock at active points (none: one row with empty stock columns), each row telling
+    whether a claim of the member's or of this form exists (as :func:`prior_claims`)."""
+    live = sa.and_(
+        KitClaim.kit_type_id == KitType.id,
+        KitClaim.user_id == sa.bindparam("user_id"),
+        sa.or_(*(KitClaim.status == status for status in LIVE_STATUSES)),  # no expanding IN
+    )
+    wanted = sa.or_(KitClaim.request_key == sa.bindparam("request_key"), live) if with_key else live
+    stock = sa.join(
+        KitStock,
+        PickupPoint,
+        sa.and_(PickupPoint.id == KitStock.point_id, PickupPoint.active.is_(True)),
+    )
+    return (
+        sa.select(
+            *(getattr(KitType, name) for name in KitRules._fields),
+            sa.exists().where(wanted).label("has_prior"),
+            KitStock.point_id,
+            KitStock.available,
+            PickupPoint.name.label("point_name"),
+            PickupPoint.address.label("point_address"),
+            PickupPoint.hours,
+        )
+        .select_from(KitType)
+        .outerjoin(stock, KitStock.kit_type_id == KitType.id)
+        .where(KitType.id == sa.bindparam("kit_type_id"))
+        .order_by(PickupPoint.name)
+    )
 
 
 def prior_claims(
@@ -488,9 +606,9 @@ def _replay_or_live_statement(with_key: bool) -> sa.Select:
 
 
 def _insert_claim(
-    kit: KitType,
+    kit: KitType | KitRules,
     member: Any,
-    point: PickupPoint,
+    point_id: int,
     *,
     mode: str,
     address: str | None,
@@ -505,7 +623,7 @@ def _insert_claim(
         values = {
             "points_spent": 0,
             "kit_type_id": kit.id,
-            "point_id": point.id,
+            "point_id": point_id,
             "user_id": member.id,
             "status": "reserved",
             "mode": mode,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -98,6 +99,15 @@ def _kit_or_404(kit_id: int) -> KitType:
     return kit
 
 
+def _shelf_or_404(kit_id: int, request_key: str | None = None) -> services.Shelf:
+    """The kit's rules and stock (:func:`services.shelf`), with ``_kit_or_404``'s rule."""
+    user_id = current_user.id if current_user.is_authenticated else None
+    shelf = services.shelf(kit_id, user_id, request_key)
+    if shelf is None or not (shelf.kit.active or _is_staff()):
+        abort(404)
+    return shelf
+
+
 def _own_claim_or_404(claim_id: int) -> KitClaim:
     """Only the member who claimed sees a claim page (others: 404, its existence is private)."""
     claim = db.session.get(KitClaim, claim_id)
@@ -139,7 +149,11 @@ def index():  # access: anyone (claiming needs a member login)
     )
 
 
-def _claim_form(kit: KitType, stocks: list[KitStock], formdata: Any = None) -> ClaimForm:
+def _claim_form(
+    kit: KitType | services.KitRules,
+    stocks: Sequence[KitStock | services.ShelfStock],
+    formdata: Any = None,
+) -> ClaimForm:
     form = ClaimForm(formdata=formdata) if formdata is not None else ClaimForm()
     form.point.choices = [
         (
@@ -156,12 +170,12 @@ def _claim_form(kit: KitType, stocks: list[KitStock], formdata: Any = None) -> C
 
 
 def _kit_page(
-    kit: KitType,
+    kit: KitType | services.KitRules,
     form: ClaimForm | None = None,
     *,
     status: int = 200,
     fragment="form",
-    stocks: list[KitStock] | None = None,
+    stocks: Sequence[KitStock | services.ShelfStock] | None = None,
     live: Any = ...,
 ):
     """The kit page (or one of its fragments); a claim that was refused passes what it
@@ -193,7 +207,16 @@ def kit(kit_id: int):  # access: anyone (claiming needs a member login)
 
 @bp.get("/kits/<int:kit_id>/stock")
 def kit_stock(kit_id: int):  # access: anyone — the self-refreshing "left" figures
-    return _kit_page(_kit_or_404(kit_id), fragment="stock")
+    if not is_fragment_request():  # the whole kit page
+        return _kit_page(_kit_or_404(kit_id), fragment="stock")
+    shelf = _shelf_or_404(kit_id)
+    return render(
+        "kits/kit.html",
+        fragment="stock",
+        kit=shelf.kit,
+        stocks=shelf.stocks,
+        state=services.window_state(shelf.kit),
+    )
 
 
 @bp.get("/kits/<int:kit_id>/picture")
@@ -209,9 +232,13 @@ def kit_picture(kit_id: int):  # access: anyone (published kits)
 def claim(kit_id: int):  # access: member
     request_key = request.form.get("request_key") or None
     with db.reading():  # on SQLite, the write lock is taken for the claim itself only
-        kit = _kit_or_404(kit_id)
-        stocks = services.stocks_for([kit.id])[kit.id]
-        prior = services.prior_claims(request_key, current_user.id, kit.id)
+        shelf = _shelf_or_404(kit_id, request_key)
+        stocks = shelf.stocks
+        prior = services.NO_PRIOR
+        if shelf.has_prior:
+            prior = services.prior_claims(request_key, current_user.id, kit_id)
+        # a kit limited to some organisations names them when it refuses a member
+        kit = _kit_or_404(kit_id) if shelf.kit.limited else shelf.kit
     if services.meets_empty_shelf(kit, current_user, stocks, prior):  # most of a rush
         return _sold_out(kit, stocks)
     live = prior[1]
@@ -225,9 +252,7 @@ def claim(kit_id: int):  # access: member
                 mode=form.mode.data,
                 address=form.address.data,
                 request_key=form.request_key.data or None,
-                seen_available=next(
-                    (st.available for st in stocks if st.point_id == form.point.data), None
-                ),
+                shelf=shelf,
                 prior=prior,
             )
         except services.AlreadyClaimed as error:
@@ -248,11 +273,13 @@ def claim(kit_id: int):  # access: member
     return _kit_page(kit, form, status=_status(200, form), stocks=stocks, live=live)
 
 
-def _sold_out(kit: KitType, stocks: list[KitStock]):
+def _sold_out(kit: KitType | services.KitRules, stocks: Sequence[services.ShelfStock]):
     """A claim that met an empty shelf everywhere: htmx replaces the form with the news
     and the stock figures with zeros; without htmx, the kit page says the same."""
-    if not is_fragment_request():
-        return _kit_page(kit, status=422, fragment=None, stocks=stocks, live=None)
+    if not is_fragment_request():  # the whole page: contents, picture, rules
+        with db.reading():
+            full = _kit_or_404(kit.id)
+        return _kit_page(full, status=422, fragment=None, stocks=stocks, live=None)
     return render(
         "kits/kit.html",
         fragment="sold_out",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,33 +30,37 @@ def notify(
     link: str | None = None,
     *,
     dedupe_key: str | None = None,
-) -> Notification | None:
-    """Store a notification for ``user`` (id or object) in the current transaction.
+) -> int | None:
+    """Store a notification for ``user`` (id or object) in the current transaction;
+    its id.
 
-    With ``dedupe_key``, a second notification for the same event is skipped.
+    With ``dedupe_key``, a second notification for the same event is skipped (None).
     """
     if kind not in MESSAGES:
         raise KeyError(f"unregistered notification kind {kind!r}")
     user_id = getattr(user, "id", user)
-    if dedupe_key is not None:
-        exists = db.session.scalar(
-            sa.select(Notification.id).where(Notification.dedupe_key == dedupe_key)
-        )
-        if exists is not None:
-            return None
+    if dedupe_key is None:  # every claim, donation and enrolment: no ORM object to flush
+        values = {"user_id": user_id, "kind": kind, "params": params or {}, "link": link}
+        return db.session.execute(_insert(), values).inserted_primary_key[0]
+    exists = db.session.scalar(
+        sa.select(Notification.id).where(Notification.dedupe_key == dedupe_key)
+    )
+    if exists is not None:
+        return None
     notification = Notification(
         user_id=user_id, kind=kind, params=params or {}, link=link, dedupe_key=dedupe_key
     )
-    if dedupe_key is None:
-        db.session.add(notification)
-        db.session.flush()
-        return notification
     try:  # a concurrent run may insert the same event first: the unique key decides
         with db.session.begin_nested():
             db.session.add(notification)
     except IntegrityError:
         return None
-    return notification
+    return notification.id
+
+
+@cache
+def _insert() -> sa.Insert:
+    return sa.insert(Notification.__table__)
 
 
 def render_message(notification: Notification) -> str:

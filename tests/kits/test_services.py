@@ -13,7 +13,7 @@ from memberplatform.db import utcnow
 from memberplatform.extensions import db
 from memberplatform.kits import services
 from memberplatform.kits.cli import release_expired
-from memberplatform.kits.models import KitClaim, KitType
+from memberplatform.kits.models import KitClaim, KitType, PickupPoint
 from memberplatform.notifications.models import Notification
 from memberplatform.points import services as points
 from tests.concurrency import integrity_problems, run_together
@@ -431,4 +431,88 @@ def test_pickup_and_cancel_race(app, setup, make_user):
     wins = [r for r in results if isinstance(r, str)]
     assert len(wins) == 1, results
     assert all(isinstance(r, DomainError) for r in results if not isinstance(r, str))
+    assert integrity_problems(app) == []
+
+
+def test_the_shelf_reads_what_the_orm_reads(app, setup, make_user):
+    """The claim's one-statement read (kit rules, stock at active points, a prior claim
+    of the member's or of the form) against the ORM reads it replaces, case by case."""
+    from memberplatform.auth.services import get_or_create_enterprise
+
+    holder, replayer, cancelled, fresh = (make_user() for _ in range(4))
+    with app.app_context():
+        firm = get_or_create_enterprise("中关村软件园云计算有限公司")
+        limited_id = make_kit(setup.staff.id, "只发给本公司的包", enterprise_ids=[firm.id])
+        empty_id = make_kit(setup.staff.id, "还没到货的包")
+        services.claim(holder.id, setup.kit_id, setup.zgc)
+        services.claim(replayer.id, setup.kit_id, setup.city, request_key="form-1")
+        gone = services.claim(cancelled.id, setup.kit_id, setup.zgc)
+        services.cancel(cancelled.id, gone.id)
+        point = db.session.get(PickupPoint, setup.city)
+        services.save_point(
+            setup.staff.id, point, name=point.name, address=point.address, hours="", active=False
+        )
+        db.session.commit()
+
+    cases = [
+        (setup.kit_id, holder.id, None, True),  # a live claim
+        (setup.kit_id, fresh.id, "form-1", True),  # the form another member sent
+        (setup.kit_id, cancelled.id, None, False),  # a cancelled claim is no claim
+        (setup.kit_id, fresh.id, "form-2", False),
+        (setup.kit_id, None, None, False),  # nobody signed in (the stock fragment)
+        (limited_id, fresh.id, None, False),
+        (empty_id, fresh.id, None, False),
+    ]
+    with app.test_request_context("/"):
+        for kit_id, user_id, key, has_prior in cases:
+            shelf = services.shelf(kit_id, user_id, key)
+            kit = db.session.get(KitType, kit_id)
+            assert shelf.kit == services.KitRules(
+                *(getattr(kit, name) for name in services.KitRules._fields)
+            )
+            orm = services.stocks_for([kit_id])[kit_id]
+            assert [(s.point_id, s.available, tuple(s.point)) for s in shelf.stocks] == [
+                (s.point_id, s.available, (s.point.name, s.point.address, s.point.hours))
+                for s in orm
+            ]
+            assert shelf.has_prior is has_prior
+            if user_id is not None:
+                assert has_prior == any(services.prior_claims(key, user_id, kit_id))
+        assert services.shelf(10_000, fresh.id) is None
+        assert services.shelf(limited_id, fresh.id).kit.limited is True
+        assert [s.point_id for s in services.shelf(setup.kit_id, None).stocks] == [setup.zgc]
+
+
+def test_a_claim_on_the_shelf_read_refuses_what_one_on_the_rows_refuses(app, setup, make_user):
+    """``claim(shelf=…)`` decides with the rules and stock the view read moments before:
+    an inactive or unknown point, a sold-out point, a limited kit (its refusal names the
+    organisation, read from the rows), and a winner taking a unit for real."""
+    from memberplatform.auth.services import get_or_create_enterprise
+
+    member = make_user()
+    with app.app_context():
+        firm = get_or_create_enterprise("中关村软件园云计算有限公司")
+        limited_id = make_kit(setup.staff.id, "只发给本公司的包", enterprise_ids=[firm.id])
+        services.adjust_stock(setup.staff.id, limited_id, setup.zgc, 2, "到货")
+        point = db.session.get(PickupPoint, setup.city)
+        services.save_point(
+            setup.staff.id, point, name=point.name, address=point.address, hours="", active=False
+        )
+        db.session.commit()
+    with app.test_request_context("/", method="POST"):
+        shelf = services.shelf(setup.kit_id, member.id)
+        for point_id in (setup.city, 10_000, "x"):
+            with pytest.raises(DomainError, match="领取点") as refused:
+                services.claim(member.id, setup.kit_id, point_id, shelf=shelf)
+            assert refused.value.field == "point"
+        empty = services.Shelf(shelf.kit, [shelf.stocks[0]._replace(available=0)], has_prior=False)
+        with pytest.raises(services.OutOfStock):
+            services.claim(member.id, setup.kit_id, setup.zgc, shelf=empty)
+        limited = services.shelf(limited_id, member.id)
+        with pytest.raises(services.NotEligible, match="中关村软件园云计算有限公司"):
+            services.claim(member.id, limited_id, setup.zgc, shelf=limited)
+        made = services.claim(member.id, setup.kit_id, setup.zgc, shelf=shelf)
+        db.session.commit()
+        assert made.point_id == setup.zgc
+        assert stock(setup.kit_id, setup.zgc).available == 4
     assert integrity_problems(app) == []

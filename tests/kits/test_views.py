@@ -12,6 +12,7 @@ from memberplatform.kits import services
 from memberplatform.kits.models import KitClaim, KitType, PickupPoint
 from tests.conftest import HX, PASSWORD
 from tests.kits.conftest import stock
+from tests.querycount import count_queries
 
 
 @pytest.fixture
@@ -140,17 +141,22 @@ def test_point_without_stock_is_refused(app, setup, make_user):
     assert "该领取点已无剩余" in response.get_data(as_text=True)
 
 
-def test_a_claim_on_an_empty_shelf_says_all_are_claimed(app, setup, make_user):
-    """Most of a rush: every point is empty. htmx swaps the form for the news and the
-    stock figures for zeros (out of band); nothing is written; without htmx the kit
-    page says the same. A member who already holds a kit still lands on it."""
-    members = [make_user() for _ in range(10)]
+def empty_the_shelf(app, setup, members) -> None:
+    """The eight kits of the setup (5 at 中关村, 3 at 科学城) claimed by ``members``."""
     with app.app_context():
         for m in members[:5]:
             services.claim(m.id, setup.kit_id, setup.zgc)
         for m in members[5:8]:
             services.claim(m.id, setup.kit_id, setup.city)
         db.session.commit()
+
+
+def test_a_claim_on_an_empty_shelf_says_all_are_claimed(app, setup, make_user):
+    """Most of a rush: every point is empty. htmx swaps the form for the news and the
+    stock figures for zeros (out of band); nothing is written; without htmx the kit
+    page says the same. A member who already holds a kit still lands on it."""
+    members = [make_user() for _ in range(10)]
+    empty_the_shelf(app, setup, members[:8])
     client = login(app, members[8])
     data = {"point": setup.zgc, "mode": "pickup", "request_key": "late-member-form"}
     response = client.post(f"/kits/{setup.kit_id}/claim", data=data, headers=HX)
@@ -175,6 +181,33 @@ def test_a_claim_on_an_empty_shelf_says_all_are_claimed(app, setup, make_user):
     winner = login(app, members[0])
     again = winner.post(f"/kits/{setup.kit_id}/claim", data=data, headers=HX)
     assert again.status_code == 204 and "/kits/claims/" in again.headers["HX-Redirect"]
+
+
+def test_the_empty_shelf_answer_reads_two_statements_without_a_session(app, setup, make_user):
+    """Most of a rush costs the signed-in user's read and the shelf's, nothing else:
+    no ORM session, no transaction (no write lock on SQLite)."""
+    members = [make_user() for _ in range(9)]
+    empty_the_shelf(app, setup, members[:8])
+    with app.app_context():
+        engine = db.engine
+    sessions = []
+
+    @app.after_request
+    def note(response):  # runs before the platform's commit
+        sessions.append(db.session.registry.has())
+        return response
+
+    client = login(app, members[8])
+    data = {"point": setup.zgc, "mode": "pickup", "request_key": "late-member-form"}
+    with count_queries(engine) as statements:
+        response = client.post(f"/kits/{setup.kit_id}/claim", data=data, headers=HX)
+    assert response.status_code == 422 and "已全部领完" in response.get_data(as_text=True)
+    assert len(statements) == 2
+    assert sessions[-1] is False
+    with count_queries(engine) as statements:
+        poll = client.get(f"/kits/{setup.kit_id}/stock", headers=HX)
+    assert poll.status_code == 200 and poll.get_data(as_text=True).count("已领完") == 2
+    assert len(statements) == 2
 
 
 def test_ineligible_member_sees_why_and_cannot_claim(app, setup, make_user):

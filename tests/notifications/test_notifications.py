@@ -16,7 +16,7 @@ def member(make_user):
 def send(app, user, count=1):
     with app.app_context():
         ids = [
-            notify(user, "points.granted", {"amount": 5, "note": f"n{i}"}, "/points").id
+            notify(user, "points.granted", {"amount": 5, "note": f"n{i}"}, "/points")
             for i in range(count)
         ]
         db.session.commit()

@@ -35,7 +35,7 @@ def points(w, actor: str = "member", amount: int = 1000) -> None:
 def notification(w, owner: str = "member") -> int:
     from memberplatform.notifications.services import notify
 
-    return w.run(lambda: notify(w.ids[owner], "account.welcome", {}, "/me").id)
+    return w.run(lambda: notify(w.ids[owner], "account.welcome", {}, "/me"))
 
 
 # --- donations -------------------------------------------------------------------------
