@@ -37,8 +37,19 @@ def page_number(raw: Any) -> int:
         return 1
 
 
-def paginate(query: sa.Select, page: Any = 1, per_page: int = 20, *, scalars: bool = True) -> Page:
+def paginate(
+    query: sa.Select,
+    page: Any = 1,
+    per_page: int = 20,
+    *,
+    scalars: bool = True,
+    total: int | None = None,
+) -> Page:
     """Run ``query`` for one page, with the total in the same statement.
+
+    ``total``: the number of rows, when the caller has counted them already (from an
+    index): the page is then read alone, and an ordered index gives its rows without
+    reading all the others, as the window count would.
 
     The total is a ``count(*) OVER ()`` column next to each row (computed before
     LIMIT/OFFSET), so a page is one statement; only an empty page (no rows, or a page
@@ -48,6 +59,12 @@ def paginate(query: sa.Select, page: Any = 1, per_page: int = 20, *, scalars: bo
     """
     number = page_number(page)
     offset = (number - 1) * per_page
+    if total is not None:
+        items: list[Any] = []
+        if total > offset:
+            paged = query.limit(per_page).offset(offset)
+            items = list(db.session.scalars(paged) if scalars else db.session.execute(paged))
+        return Page(items=items, number=number, per_page=per_page, total=total)
     # Rows (not scalars) keep their shape; DISTINCT/GROUP BY would make the window count
     # other rows than the page shows: both count with a separate COUNT.
     if not scalars or query._distinct or query._group_by_clauses:

@@ -116,13 +116,16 @@ class LegalRequest(Base):
             name="lawyer_matches_status",
         ),
         sa.Index("ix_legal_requests_queue", "status", "created_at"),
+        # a lawyer's desk: counts per status, and a page of cases by due date
+        sa.Index("ix_legal_requests_lawyer_status", "lawyer_id", "status"),
+        sa.Index("ix_legal_requests_lawyer_due", "lawyer_id", "due_at"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     number: so.Mapped[str] = so.mapped_column(sa.String(20), unique=True)
     item_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("legal_menu_items.id"), index=True)
     requester_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
-    lawyer_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    lawyer_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     status: so.Mapped[str] = so.mapped_column(sa.String(20), default="submitted")
     question: so.Mapped[str] = so.mapped_column(sa.Text)
     field_values: so.Mapped[dict[str, Any]] = so.mapped_column(sa.JSON, default=dict)

@@ -371,11 +371,18 @@ def _queue_context(error: str | None = None) -> dict[str, Any]:
     status = request.args.get("status") or None
     if status not in STATUSES:
         status = None
-    cases = paginate(services.cases_query(user, status), request.args.get("page"), per_page=20)
+    counts = services.case_counts(user) if is_lawyer else {}
+    cases = paginate(
+        services.cases_query(user, status),
+        request.args.get("page"),
+        per_page=20,
+        # counted per status already: the page is read alone (a lawyer's history grows)
+        total=(counts.get(status, 0) if status else sum(counts.values())) if is_lawyer else None,
+    )
     return {
         "queue": queue,
         "cases": cases,
-        "counts": services.case_counts(user) if is_lawyer else {},
+        "counts": counts,
         "case_status": status,
         "statuses": STATUSES,
         "is_lawyer": is_lawyer,

@@ -364,3 +364,33 @@ def test_panels(app, world):
 
         assert _me_panel(user(world.member))["requests"][0][0].number == number
         assert _admin_panel()["figures"].total == 1
+
+
+def test_a_lawyers_cases_page_by_due_date_with_the_counted_total(app, world):
+    """The desk lists a lawyer's cases 20 at a time, by due date; the pager's total is
+    the per-status count the desk shows (no count over every case again)."""
+    ids = [claimed(app, world, question=f"第{n}个问题：公司拖欠工资怎么办？") for n in range(23)]
+    with app.app_context():
+        by_due = [
+            number
+            for (number,) in db.session.execute(
+                sa.select(LegalRequest.number)
+                .where(LegalRequest.id.in_(ids))
+                .order_by(LegalRequest.due_at, LegalRequest.id)
+            )
+        ]
+    lawyer = login(app, world.lawyer)
+
+    def numbers(path):
+        text = lawyer.get(path).get_data(as_text=True)
+        return [n for n in by_due if f">{n}</a>" in text], text
+
+    first, text = numbers("/lawyer")
+    assert len(first) == 20 and "第 1 页，共 2 页" in text and "(23)" in text
+    assert text.index(by_due[0]) < text.index(by_due[19])
+    second, text = numbers("/lawyer?page=2")
+    assert second == by_due[20:] and "第 2 页，共 2 页" in text
+    assert numbers("/lawyer?status=assigned&page=2")[0] == by_due[20:]
+    assert numbers("/lawyer?status=answered")[0] == []
+    beyond, text = numbers("/lawyer?page=9")
+    assert beyond == [] and "此列表中没有咨询" in text
