@@ -6,18 +6,27 @@ keeps the URLs it has built (per process, at most ``MAX_URLS``); one with an opt
 (``_external``, ``_anchor``…), a relative endpoint or a value that is not a plain
 string or number is built by Flask each time. The CSRF token is signed once per request
 by Flask-WTF and kept on ``g``; later calls in the same page read it from there.
+Signing it costs more than the rest of a small page's helpers together, and the same
+session's token signed moments ago is as good (Flask-WTF accepts it for
+``WTF_CSRF_TIME_LIMIT``, an hour): a worker reuses a session's signed token for
+``CSRF_REUSE_SECONDS``, then signs it afresh.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, g, session
 from flask.globals import _cv_app, _cv_request
 from flask_wtf.csrf import generate_csrf
 
 #: URLs a worker keeps (a page has a few dozen distinct ones; ids make more)
 MAX_URLS = 4096
+#: how long a signed CSRF token is handed out again (a minute of its hour's validity)
+CSRF_REUSE_SECONDS = 60
+#: sessions whose signed token a worker keeps
+MAX_SIGNED_TOKENS = 10_000
 _PLAIN = (str, int)
 
 
@@ -40,12 +49,30 @@ def template_url_for(endpoint: str, /, **values: Any) -> str:
 
 
 def csrf_token_value() -> str:
-    """The request's signed CSRF token (Flask-WTF signs it once and keeps it on ``g``)."""
-    token = g.get(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"))
-    return token if token is not None else generate_csrf()
+    """The request's signed CSRF token, kept on ``g`` where Flask-WTF's forms find it:
+    the one signed for this session in the last ``CSRF_REUSE_SECONDS``, or a new one."""
+    app = _cv_app.get().app
+    field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    token = g.get(field)
+    if token is not None:
+        return token
+    raw = session.get(field)
+    signed = app.extensions["csrf_signed"]
+    now = time.monotonic()
+    if isinstance(raw, str):
+        found = signed.get(raw)
+        if found is not None and now - found[1] < CSRF_REUSE_SECONDS:
+            setattr(g, field, found[0])
+            return found[0]
+    token = generate_csrf()  # also makes the session's raw token when it has none
+    if len(signed) >= MAX_SIGNED_TOKENS:
+        signed.clear()
+    signed[session[field]] = (token, now)
+    return token
 
 
 def register(app: Flask) -> None:
     app.extensions["template_urls"] = {}
+    app.extensions["csrf_signed"] = {}  # the session's raw token -> (signed, when)
     if not any(app.url_default_functions.values()):  # nothing adds values at build time
         app.jinja_env.globals["url_for"] = template_url_for
