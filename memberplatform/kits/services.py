@@ -417,20 +417,28 @@ def claim(
     else:
         notify(member.id, "kits.claimed_delivery", params, f"/kits/claims/{new.id}")
     db.session.flush()
-    # Last, so the contended stock row stays locked only until the commit.
-    taken = db.session.execute(
-        sa.update(KitStock)
-        .where(
-            KitStock.kit_type_id == kit.id,
-            KitStock.point_id == point_id,
-            KitStock.available > 0,
-        )
-        .values(available=KitStock.available - 1, reserved=KitStock.reserved + 1)
-        .execution_options(synchronize_session=False)
-    )
+    # Last, so the contended stock row stays locked only until the commit. Core on the
+    # session's connection (flushed just above): no ORM object holds the counters.
+    taken = db.session.connection().execute(_take_one(), {"kit": kit.id, "point": point_id})
     if taken.rowcount != 1:
         raise OutOfStock()
     return new
+
+
+@cache
+def _take_one() -> sa.Update:
+    """Built once (every winning claim runs it): one unit from available to reserved,
+    if one is left."""
+    stock = KitStock.__table__
+    return (
+        sa.update(stock)
+        .where(
+            stock.c.kit_type_id == sa.bindparam("kit"),
+            stock.c.point_id == sa.bindparam("point"),
+            stock.c.available > 0,
+        )
+        .values(available=stock.c.available - 1, reserved=stock.c.reserved + 1)
+    )
 
 
 def _rules_of(kit_type_id: int, shelf: Shelf | None) -> KitType | KitRules:

@@ -10,10 +10,12 @@ from babel import support
 from flask import current_app
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import _FlaskFormCSRF
 from wtforms.i18n import messages_path
 
 from memberplatform.core.errors import DomainError
 from memberplatform.extensions import db
+from memberplatform.web.templating import csrf_token_value
 
 
 class _WTFormsMessages:
@@ -38,10 +40,20 @@ def _catalogue(locale: str) -> support.Translations:
 _messages = _WTFormsMessages()
 
 
+class _CSRF(_FlaskFormCSRF):
+    """Flask-WTF's CSRF field, given the token the page's other helpers give (signed
+    for this session at most once a minute per worker, see ``web.templating``)."""
+
+    def generate_csrf_token(self, csrf_token_field: Any) -> str:
+        return csrf_token_value()
+
+
 class Form(FlaskForm):
     """Every form's base: CSRF from Flask-WTF, WTForms' messages translated."""
 
     class Meta(FlaskForm.Meta):
+        csrf_class = _CSRF
+
         def get_translations(self, form):
             if not current_app.config.get("WTF_I18N_ENABLED", True):
                 return super().get_translations(form)
