@@ -10,7 +10,8 @@ which is harmless for figures.
 The live progress of a donation campaign (polled every 5 s by everyone watching it,
 the same for every viewer) is kept for ``PROGRESS_CACHE_SECONDS`` (default 2) as
 rendered HTML per campaign and language; a member's own donation response renders
-it fresh.
+it fresh. So is the "all claimed" answer of a kit rush, keyed by everything it shows
+(the stock as each claim has just read it, the language): it can never be stale.
 """
 
 from __future__ import annotations

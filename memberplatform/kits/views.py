@@ -9,14 +9,17 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import Blueprint, abort, flash, request, url_for
+from flask import Blueprint, abort, flash, make_response, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 
 import memberplatform.kits.hooks  # noqa: F401  (registers reasons, checks, panels)
 from memberplatform.auth.models import Enterprise, UnionBranch
 from memberplatform.auth.services import normalize_phone
+from memberplatform.core.cache import cached
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError
 from memberplatform.core.pagination import paginate
@@ -280,15 +283,21 @@ def _sold_out(kit: KitType | services.KitRules, stocks: Sequence[services.ShelfS
         with db.reading():
             full = _kit_or_404(kit.id)
         return _kit_page(full, status=422, fragment=None, stocks=stocks, live=None)
-    return render(
-        "kits/kit.html",
-        fragment="sold_out",
-        status=422,
-        kit=kit,
-        stocks=stocks,
-        state=services.window_state(kit),
-        sold_out_now=True,
+    # Everyone who arrives after the last kit gets the same answer: each worker keeps it
+    # rendered, keyed by all it shows (the stock as just read, the language).
+    state = services.window_state(kit)
+    key = ("kits.sold_out", kit.id, state, tuple(stocks), str(get_locale()), request.script_root)
+    body = cached(
+        key,
+        lambda: render_block(
+            "kits/kit.html", "sold_out", kit=kit, stocks=stocks, state=state, sold_out_now=True
+        ),
+        setting="PROGRESS_CACHE_SECONDS",
+        default=2,
     )
+    response = make_response(body, 422)
+    response.vary.add("HX-Request")
+    return response
 
 
 def claim_qr(claim: KitClaim) -> str:

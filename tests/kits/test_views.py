@@ -7,11 +7,12 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from memberplatform.core import cache
 from memberplatform.extensions import db
 from memberplatform.kits import services
 from memberplatform.kits.models import KitClaim, KitType, PickupPoint
 from tests.conftest import HX, PASSWORD
-from tests.kits.conftest import stock
+from tests.kits.conftest import make_kit, stock
 from tests.querycount import count_queries
 
 
@@ -208,6 +209,48 @@ def test_the_empty_shelf_answer_reads_two_statements_without_a_session(app, setu
         poll = client.get(f"/kits/{setup.kit_id}/stock", headers=HX)
     assert poll.status_code == 200 and poll.get_data(as_text=True).count("已领完") == 2
     assert len(statements) == 2
+
+
+def test_the_sold_out_answer_is_rendered_once_per_worker_for_what_it_shows(app_factory, make_user):
+    """With the fragment cache on (production), late members share one rendered answer,
+    keyed by the stock as just read: a renamed point shows at once, and stock put
+    back is claimed, not answered from the cache."""
+    app = app_factory(PROGRESS_CACHE_SECONDS=60)
+    staff = make_user(roles=("staff",))
+    members = [make_user() for _ in range(4)]
+    with app.app_context():
+        point = services.save_point(
+            staff.id, None, name="中关村软件园", address="西北旺东路10号", hours=""
+        )
+        kit_id = make_kit(staff.id)
+        services.adjust_stock(staff.id, kit_id, point.id, 1, "首批到货")
+        services.claim(members[0].id, kit_id, point.id)
+        db.session.commit()
+    data = {"point": point.id, "mode": "pickup"}
+    late = [
+        login(app, m).post(f"/kits/{kit_id}/claim", data=data, headers=HX) for m in members[1:3]
+    ]
+    assert [r.status_code for r in late] == [422, 422]
+    assert late[0].get_data() == late[1].get_data()
+    kept = [k for k in cache._store if k[0] == id(app) and k[2][0] == "kits.sold_out"]
+    assert len(kept) == 1  # rendered once, for the one stock state both met
+    assert "中关村软件园" in late[0].get_data(as_text=True)
+    with app.app_context():
+        services.save_point(
+            staff.id,
+            db.session.get(PickupPoint, point.id),
+            name="中关村软件园二期",
+            address="西北旺东路10号",
+            hours="",
+        )
+        db.session.commit()
+    renamed = login(app, members[1]).post(f"/kits/{kit_id}/claim", data=data, headers=HX)
+    assert renamed.status_code == 422 and "中关村软件园二期" in renamed.get_data(as_text=True)
+    with app.app_context():
+        services.adjust_stock(staff.id, kit_id, point.id, 1, "补货")
+        db.session.commit()
+    winner = login(app, members[3]).post(f"/kits/{kit_id}/claim", data=data, headers=HX)
+    assert winner.status_code == 204 and "/kits/claims/" in winner.headers["HX-Redirect"]
 
 
 def test_ineligible_member_sees_why_and_cannot_claim(app, setup, make_user):
