@@ -371,7 +371,7 @@ def claim(
         if again.user_id != member.id:
             raise DomainError(_l("This form has expired. Please reload the page."))
         return again  # a double-submitted form: the first claim, nothing new
-    kit = _rules_of(kit_type_id, shelf)
+    kit = rules_of(kit_type_id, shelf)
     check = eligibility(kit, member, now=now, existing=live)
     if check.existing is not None:
         raise AlreadyClaimed(check.existing)
@@ -441,7 +441,7 @@ def _take_one() -> sa.Update:
     )
 
 
-def _rules_of(kit_type_id: int, shelf: Shelf | None) -> KitType | KitRules:
+def rules_of(kit_type_id: int, shelf: Shelf | None) -> KitType | KitRules:
     """The kit a claim decides on: the shelf's rules, or the row (a kit limited to some
     organisations names them when it refuses a member)."""
     if shelf is not None and not shelf.kit.limited:

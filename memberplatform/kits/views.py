@@ -94,10 +94,15 @@ def _is_staff() -> bool:
 # --- load-and-authorize helpers -------------------------------------------------
 
 
-def _kit_or_404(kit_id: int) -> KitType:
+def _shown(kit: KitType | services.KitRules) -> bool:
     """Published kits for everybody; unpublished ones only for staff."""
+    return kit.active or _is_staff()
+
+
+def _kit_or_404(kit_id: int) -> KitType:
+    """The kit's row, if it is :func:`_shown` to this user."""
     kit = load_or_404(KitType, kit_id)
-    if not kit.active and not _is_staff():
+    if not _shown(kit):
         abort(404)
     return kit
 
@@ -106,7 +111,7 @@ def _shelf_or_404(kit_id: int, request_key: str | None = None) -> services.Shelf
     """The kit's rules and stock (:func:`services.shelf`), with ``_kit_or_404``'s rule."""
     user_id = current_user.id if current_user.is_authenticated else None
     shelf = services.shelf(kit_id, user_id, request_key)
-    if shelf is None or not (shelf.kit.active or _is_staff()):
+    if shelf is None or not _shown(shelf.kit):
         abort(404)
     return shelf
 
@@ -240,8 +245,7 @@ def claim(kit_id: int):  # access: member
         prior = services.NO_PRIOR
         if shelf.has_prior:
             prior = services.prior_claims(request_key, current_user.id, kit_id)
-        # a kit limited to some organisations names them when it refuses a member
-        kit = _kit_or_404(kit_id) if shelf.kit.limited else shelf.kit
+        kit = services.rules_of(kit_id, shelf)
     if services.meets_empty_shelf(kit, current_user, stocks, prior):  # most of a rush
         return _sold_out(kit, stocks)
     live = prior[1]

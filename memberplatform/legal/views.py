@@ -372,12 +372,13 @@ def _queue_context(error: str | None = None) -> dict[str, Any]:
     if status not in STATUSES:
         status = None
     counts = services.case_counts(user) if is_lawyer else {}
+    # counted per status already: the page is read alone (a lawyer's history grows)
+    total = counts.get(status, 0) if status else sum(counts.values())
     cases = paginate(
         services.cases_query(user, status),
         request.args.get("page"),
         per_page=20,
-        # counted per status already: the page is read alone (a lawyer's history grows)
-        total=(counts.get(status, 0) if status else sum(counts.values())) if is_lawyer else None,
+        total=total if is_lawyer else None,
     )
     return {
         "queue": queue,
