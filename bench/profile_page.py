@@ -15,6 +15,7 @@ import contextlib
 import cProfile
 import gc
 import io
+import itertools
 import os
 import pstats
 import sys
@@ -58,11 +59,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("pages", nargs="*", help="page labels as in bench/run.py (default: all)")
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=500,
+        help="members' sessions the member pages cycle through (the bench uses 500)",
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
         "--claims", action="store_true", help="the kit rush's two requests: a winner, a sold-out"
     )
     parser.add_argument("--winner", action="store_true", help="with --profile: the winner's")
+    parser.add_argument(
+        "--donations", action="store_true", help="the donation rush's request: one unit each"
+    )
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--gc-freeze", action="store_true", help="as wsgi.py does before forking")
     args = parser.parse_args()
@@ -106,18 +116,24 @@ def measure(args: argparse.Namespace, url: str) -> int:
     print(f"{'baseline':22} {base:8.0f} µs/request")
     if args.claims:
         return claims(app, ids, seeded, base, args.profile, args.winner)
+    if args.donations:
+        return donations(app, ids, seeded, base, args.profile)
     for page in run.pages(ids):
         if args.pages and page.label not in args.pages:
             continue
         path = run.resolve(app, page)
         if path is None:
             continue
-        cookie = run.cookie_for(app, *who[page.who])[0]
-        headers = {"Cookie": cookie}
-        if page.htmx:
-            headers["HX-Request"] = "true"
+        if page.who == "member":
+            members = range(first, first + max(1, args.members))
+            cookies = [run.cookie_for(app, uid, f"bench{uid:027d}")[0] for uid in members]
+        else:
+            cookies = [run.cookie_for(app, *who[page.who])[0]]
+        cycle = itertools.cycle(cookies)
+        extra = {"HX-Request": "true"} if page.htmx else {}
 
-        def environ(path=path, headers=headers):
+        def environ(path=path, extra=extra, cycle=cycle):
+            headers = {"Cookie": next(cycle), **extra}
             env = EnvironBuilder(path=path, headers=headers).get_environ()
             env["REMOTE_ADDR"] = "127.0.0.1"
             env.pop("HTTP_USER_AGENT", None)  # as the load generator sends it
@@ -155,31 +171,30 @@ def claims(app, ids: dict, seeded: dict, base: float, with_profile: bool, winner
         return post_environ(cookie, body)
 
     def post_environ(cookie: str, body: str):
-        env = EnvironBuilder(
-            path=rush["kit_path"],
-            method="POST",
-            data=body,
-            content_type="application/x-www-form-urlencoded",
-            headers={"Cookie": cookie, "HX-Request": "true"},
-        ).get_environ()
-        env["REMOTE_ADDR"] = "127.0.0.1"
-        env.pop("HTTP_USER_AGENT", None)
-        return env
+        return _post_environ(rush["kit_path"], cookie, body)
 
     def start_response(status, headers, exc_info=None):
         return None
 
-    def timed(make_environ, count: int) -> float:
+    def timed(make_environ, count: int) -> tuple[float, float]:
+        """µs per request: wall clock, and this process's CPU (without the database's
+        waits: the steadier figure on a shared machine)."""
         environs = [make_environ() for _ in range(count)]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for environ in environs:
             b"".join(app.wsgi_app(environ, start_response))
-        return (time.perf_counter() - started) / count * 1e6
+        return (
+            (time.perf_counter() - started) / count * 1e6,
+            (time.process_time() - cpu) / count * 1e6,
+        )
 
     if with_profile and winner_too:
         profile(app.wsgi_app, lambda: environ_for(next(members)), 250)
-    winner = timed(lambda: environ_for(next(members)), 300)
-    print(f"{'kit claim (winner)':22} {winner:8.0f} µs/request  ×{winner / base:5.2f}")
+    winner, cpu = timed(lambda: environ_for(next(members)), 300)
+    print(
+        f"{'kit claim (winner)':22} {winner:8.0f} µs/request  ×{winner / base:5.2f}, "
+        f"CPU {cpu:.0f} µs"
+    )
     with app.app_context():
         import sqlalchemy as sa
 
@@ -191,11 +206,57 @@ def claims(app, ids: dict, seeded: dict, base: float, with_profile: bool, winner
         )
         db.session.commit()
     del posts[:]  # the next 300 members never claimed: they meet an empty shelf
-    loser = timed(lambda: environ_for(next(members)), 300)
-    print(f"{'kit claim (sold out)':22} {loser:8.0f} µs/request  ×{loser / base:5.2f}")
+    loser, cpu = timed(lambda: environ_for(next(members)), 300)
+    print(
+        f"{'kit claim (sold out)':22} {loser:8.0f} µs/request  ×{loser / base:5.2f}, "
+        f"CPU {cpu:.0f} µs"
+    )
     if with_profile and not winner_too:
         losers = iter(posts)
         profile(app.wsgi_app, lambda: post_environ(*next(losers)), 250)
+    return 0
+
+
+def _post_environ(path: str, cookie: str, body: str) -> dict:
+    env = EnvironBuilder(
+        path=path,
+        method="POST",
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers={"Cookie": cookie, "HX-Request": "true"},
+    ).get_environ()
+    env["REMOTE_ADDR"] = "127.0.0.1"
+    env.pop("HTTP_USER_AGENT", None)
+    return env
+
+
+def donations(app, ids: dict, seeded: dict, base: float, with_profile: bool) -> int:
+    """A donation of the 3,382-donor rush (one unit, each by another member, over htmx)."""
+    from urllib.parse import urlencode
+
+    from bench import rushes
+
+    path = rushes.prepare(app, ids["admin"], ids.get("campaign"))["donate_path"]
+    members = iter(range(seeded["first_user_id"], seeded["first_user_id"] + 900))
+
+    def environ():
+        user_id = next(members)
+        cookie, csrf = run.cookie_for(app, user_id, f"bench{user_id:027d}")
+        fields = {"units": "1", "show_on_wall": "y", "idempotency_key": f"profile-{user_id}"}
+        return _post_environ(path, cookie, urlencode({**fields, "csrf_token": csrf}))
+
+    def start_response(status, headers, exc_info=None):
+        assert status.startswith("200"), status
+
+    environs = [environ() for _ in range(300)]
+    started, cpu = time.perf_counter(), time.process_time()
+    for env in environs:
+        b"".join(app.wsgi_app(env, start_response))
+    wall = (time.perf_counter() - started) / len(environs) * 1e6
+    cpu = (time.process_time() - cpu) / len(environs) * 1e6
+    print(f"{'donation':22} {wall:8.0f} µs/request  ×{wall / base:5.2f}, CPU {cpu:.0f} µs")
+    if with_profile:
+        profile(app.wsgi_app, environ, 250)
     return 0
 
 
@@ -215,7 +276,9 @@ def profile(wsgi, environ_factory, count: int = 300) -> None:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False))
         return
-    profiler = cProfile.Profile()
+    # PROFILE_TIMER=cpu: CPU time only (what a worker spends, not its waits on the database)
+    cpu = os.environ.get("PROFILE_TIMER") == "cpu"
+    profiler = cProfile.Profile(time.process_time) if cpu else cProfile.Profile()
     profiler.enable()
     for _ in range(count):
         b"".join(wsgi(environ_factory(), start_response))

@@ -1,0 +1,90 @@
+"""`make bench`'s verdicts: each ratio is taken against the baseline measured next to it
+(the block's own, or the one right before the rushes), not the run's first one."""
+
+from __future__ import annotations
+
+from bench import run
+
+
+def _page(label: str, rps: float, p99: float = 10.0, sql: int = 1) -> dict:
+    return {
+        "page": label,
+        "available": True,
+        "rps": rps,
+        "p50_ms": 1.0,
+        "p99_ms": p99,
+        "sql": sql,
+        "errors": 0,
+    }
+
+
+def _block(engine: str, scale: str, **parts) -> dict:
+    return {
+        "engine": engine,
+        "scale": scale,
+        "seeded": {"members": 1000},
+        "worker_peak_rss_mb": 80.0,
+        "server_errors_logged": 0,
+        "integrity": "OK",
+        "export": None,
+        **parts,
+    }
+
+
+def _results() -> dict:
+    kits = {
+        "rush": "1,000 kits / 3,000 members",
+        "per_second": 240.0,
+        "p99_ms": 100.0,
+        "errors": 0,
+        "outcome": {"claims": 1000, "stock_left": 0},
+        "statuses": {204: 1000, 422: 2000},
+    }
+    return {
+        "baseline": {"rps": 3000.0, "p50_ms": 1.0, "p99_ms": 5.0, "errors": 0},
+        "runs": [
+            _block(
+                "sqlite",
+                "small",
+                pages=[_page("/me", 500.0), _page("points badge", 900.0)],
+                baseline={"rps": 2000.0, "p50_ms": 1.0, "p99_ms": 5.0, "errors": 0},
+                rush_baseline=None,
+                rushes=[],
+            ),
+            _block(
+                "sqlite",
+                "large",
+                pages=[_page("/me", 500.0, p99=11.0), _page("points badge", 900.0)],
+                baseline=None,  # none measured: the run's first one
+                rush_baseline={"rps": 1500.0, "p50_ms": 1.0, "p99_ms": 5.0, "errors": 0},
+                rushes=[kits],
+            ),
+        ],
+    }
+
+
+def test_ratios_use_the_baseline_measured_next_to_them():
+    verdicts = run.verdicts(_results())
+    assert "PASS /me ÷ baseline 0.250 ≥ 0.25 (sqlite, small)" in verdicts  # 500 / 2000
+    assert "MISS /me ÷ baseline 0.167 ≥ 0.25 (sqlite, large)" in verdicts  # 500 / 3000
+    assert "MISS points badge ÷ baseline 0.450 ≥ 0.5 (sqlite, small)" in verdicts
+    kit_line = next(line for line in verdicts if "1,000 kits" in line)
+    assert kit_line.startswith("PASS") and "claims/s ÷ baseline 0.160" in kit_line  # 240 / 1500
+    assert "PASS p99 large/small /me 1.10 ≤ 1.25 (sqlite)" in verdicts
+
+
+def test_a_ratio_just_under_its_target_does_not_print_as_the_target():
+    results = _results()
+    results["runs"][1]["rushes"][0]["per_second"] = 224.0  # 0.1493 of 1,500
+    kit_line = next(line for line in run.verdicts(results) if "1,000 kits" in line)
+    assert kit_line.startswith("MISS") and "claims/s ÷ baseline 0.149 ≥ 0.15" in kit_line
+
+
+def test_the_report_prints_each_blocks_baseline():
+    results = _results()
+    results["verdicts"] = run.verdicts(results)
+    text = run.report(results)
+    assert "(baseline next to it)" in text and "2000.0" in text
+    assert "baseline next to the rushes   1500.0 req/s" in text
+    me_small = next(line for line in text.splitlines() if "small  /me" in line)
+    assert me_small.split()[4] == "0.25"  # the ratio column: against 2,000, not 3,000
