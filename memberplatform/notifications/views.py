@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, request, url_for
+from flask import Blueprint, abort, make_response, redirect, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from memberplatform.core.nav import nav_count
 from memberplatform.notifications import services
-from memberplatform.web import render, roles_required, with_trigger
+from memberplatform.web import badges, render, roles_required, with_trigger
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 PAGE_SIZE = 20
 
 
-@bp.app_template_global("notifications_unread")
-def _unread() -> int:
-    return nav_count("notifications")
+@bp.app_template_global("notifications_badge")
+def badge_html() -> Markup:
+    """The header's unread-messages badge (also the badge fragment's body)."""
+    return badges.badge("notifications/_badge.html", nav_count("notifications"))
 
 
 @bp.get("")
@@ -39,7 +41,9 @@ def index():  # access: any logged-in user, their own notifications
 @bp.get("/badge")
 @roles_required()
 def badge():  # access: any logged-in user
-    return render("notifications/_badge.html", fragment=None)
+    response = make_response(badge_html())
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.post("/<int:notification_id>/read")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, make_response, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 
 import memberplatform.points.demo
 import memberplatform.points.hooks
@@ -17,13 +18,16 @@ from memberplatform.core.errors import DomainError
 from memberplatform.extensions import db
 from memberplatform.points import grants, services
 from memberplatform.points.forms import BulkGrantForm, ConfirmBulkForm, GrantForm, HistoryFilterForm
-from memberplatform.web import hx_redirect, render, roles_required, with_trigger
+from memberplatform.web import badges, hx_redirect, render, roles_required, with_trigger
 from memberplatform.web.forms import attach_error
 
 bp = Blueprint("points", __name__, url_prefix="/points")
 
 
-bp.add_app_template_global(memberplatform.points.hooks.balance_for_badge, "points_balance")
+@bp.app_template_global("points_badge")
+def badge_html() -> Markup:
+    """The header's balance badge (also the badge fragment's body)."""
+    return badges.badge("points/_badge.html", memberplatform.points.hooks.balance_for_badge())
 
 
 PAGE_SIZE = 20
@@ -68,7 +72,9 @@ def index():  # access: any logged-in user, their own points only
 @bp.get("/badge")
 @roles_required()
 def badge():  # access: any logged-in user
-    return render("points/_badge.html", fragment=None)
+    response = make_response(badge_html())
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.post("/check-in")
