@@ -6,9 +6,10 @@ from datetime import UTC, datetime
 from functools import cache
 
 from babel import Locale
+from babel.numbers import format_decimal
 from flask import Flask, current_app, has_request_context, request, session, url_for
 from flask.globals import _cv_app
-from flask_babel import format_datetime, get_locale, get_timezone, get_translations
+from flask_babel import format_datetime, format_number, get_locale, get_timezone, get_translations
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -123,6 +124,22 @@ def _markup(message: str, variables: dict[str, object]) -> Markup:
     return Markup(message) % variables  # noqa: S704  # nosec B704
 
 
+def number_format(value: object) -> str:
+    """Flask-Babel's ``numberformat``; a whole number in a locale that writes them as
+    Python's ``{:,}`` does (zh_CN, en: "1,234,567") is formatted by Python, the same
+    text without Babel's pattern engine (pages show dozens of figures)."""
+    if type(value) is int and _groups_like_python(str(get_locale())):
+        return f"{value:,}"
+    return format_number(value)
+
+
+@cache
+def _groups_like_python(locale: str) -> bool:
+    """Whether Babel writes whole numbers in ``locale`` exactly as ``{:,}`` does."""
+    samples = (-1_234_567, -1, 0, 7, 999, 1_000, 12_345, 123_456_789_012)
+    return all(format_decimal(n, locale=locale) == f"{n:,}" for n in samples)
+
+
 def register_template_helpers(app: Flask) -> None:
     app.jinja_env.install_gettext_callables(
         gettext=lambda s: request_translations().ugettext(s),
@@ -133,6 +150,7 @@ def register_template_helpers(app: Flask) -> None:
     )
     app.jinja_env.globals["_"] = template_gettext
     app.jinja_env.filters["localtime"] = local_datetime
+    app.jinja_env.filters["numberformat"] = number_format
     app.jinja_env.filters["mask_name"] = mask_name
     app.jinja_env.filters["mask_phone"] = mask_phone
     app.jinja_env.globals["phone_for_viewer"] = phone_for_viewer

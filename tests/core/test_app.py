@@ -190,6 +190,22 @@ def test_digit_dates_read_as_babel_writes_them(app, locale):
         assert local_datetime(None, "short") == ""
 
 
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_numbers_read_as_babel_writes_them(app, locale):
+    from flask import render_template_string
+    from flask_babel import format_number
+
+    from memberplatform.web.i18n import _groups_like_python, number_format
+
+    values = [-1_234_567, -5, 0, 3, 999, 1_000, 3_382, 1_000_000, 10**15, 2.5, 1234.5678]
+    with app.test_request_context("/", headers={"Accept-Language": locale}):
+        for value in values:
+            assert number_format(value) == format_number(value), value
+        assert render_template_string("{{ n|numberformat }}", n=1_234_567) == "1,234,567"
+    assert _groups_like_python(locale)
+    assert not _groups_like_python("de")  # 1.234.567: Babel writes it
+
+
 def test_template_messages_are_escaped_and_formatted_as_jinja_does(app):
     from flask import render_template_string
 
