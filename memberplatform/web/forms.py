@@ -11,6 +11,7 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import _FlaskFormCSRF
+from markupsafe import Markup, escape
 from wtforms.i18n import messages_path
 
 from memberplatform.core.errors import DomainError
@@ -40,12 +41,37 @@ def _catalogue(locale: str) -> support.Translations:
 _messages = _WTFormsMessages()
 
 
+class _PageToken:
+    """The form's CSRF token, fetched when the form is rendered: a form that is only
+    validated (a claim that succeeds and redirects) signs none."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self) -> None:
+        self._token: str | None = None
+
+    def __str__(self) -> str:
+        if self._token is None:
+            self._token = csrf_token_value()
+        return self._token
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == (str(other) if isinstance(other, _PageToken) else other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
 class _CSRF(_FlaskFormCSRF):
     """Flask-WTF's CSRF field, given the token the page's other helpers give (signed
-    for this session at most once a minute per worker, see ``web.templating``)."""
+    for this session at most once a minute per worker, see ``web.templating``), when
+    the form is rendered."""
 
-    def generate_csrf_token(self, csrf_token_field: Any) -> str:
-        return csrf_token_value()
+    def generate_csrf_token(self, csrf_token_field: Any) -> Any:
+        return _PageToken()
 
 
 class Form(FlaskForm):
