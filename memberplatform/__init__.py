@@ -97,6 +97,7 @@ def translation_directories() -> list[str]:
 
 def register_extensions(app: Flask) -> None:
     import memberplatform.models  # noqa: F401  (every model on the metadata)
+    from memberplatform.security import limits  # noqa: F401  # the swept-memory:// storage
     from memberplatform.web import i18n, navigation, security
 
     _db.init_app(app)

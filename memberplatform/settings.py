@@ -50,7 +50,7 @@ def from_environment(instance_path: str) -> dict[str, object]:
         "SQLITE_BUSY_TIMEOUT": _int("SQLITE_BUSY_TIMEOUT", 20),
         "DATABASE_POOL_SIZE": _int("DATABASE_POOL_SIZE", 10),
         "DATABASE_MAX_OVERFLOW": _int("DATABASE_MAX_OVERFLOW", 10),
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "swept-memory://"),
         "RATELIMIT_ENABLED": _bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_HEADERS_ENABLED": True,
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", False),

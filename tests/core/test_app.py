@@ -20,7 +20,7 @@ def test_config_defaults_to_sqlite_in_instance(monkeypatch, tmp_path):
     assert config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'memberplatform.sqlite3'}"
     assert config["BABEL_DEFAULT_LOCALE"] == "zh_CN"
     assert config["BABEL_DEFAULT_TIMEZONE"] == "Asia/Shanghai"
-    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert config["RATELIMIT_STORAGE_URI"] == "swept-memory://"
     assert config["SESSION_COOKIE_SECURE"] is False
 
 
