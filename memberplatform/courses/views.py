@@ -154,7 +154,8 @@ def _enrolment_response(course_id: int, message: str | None = None, status: int 
 @bp.post("/courses/<int:course_id>/enrol")
 @roles_required()
 def enrol(course_id: int):  # access: any logged-in user
-    load_course(course_id)
+    with db.reading():  # on SQLite the write lock is taken by the enrolment itself
+        load_course(course_id)
     try:
         enrolment = services.enrol(current_user, course_id)
     except DomainError as error:

@@ -257,7 +257,8 @@ def confirm(campaign_id: int):  # access: members
 @bp.post("/donations/<int:campaign_id>/donate")
 @roles_required("member")
 def donate(campaign_id: int):  # access: members
-    campaign = _campaign_or_404(campaign_id)
+    with db.reading():  # on SQLite the write lock is taken by the donation itself
+        campaign = _campaign_or_404(campaign_id)
     form = DonateForm()
     if form.validate_on_submit():
         try:
