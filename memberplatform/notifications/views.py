@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, make_response, redirect, request, url_for
+from flask import Blueprint, abort, redirect, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -41,9 +41,7 @@ def index():  # access: any logged-in user, their own notifications
 @bp.get("/badge")
 @roles_required()
 def badge():  # access: any logged-in user
-    response = make_response(badge_html())
-    response.vary.add("HX-Request")
-    return response
+    return badges.fragment(badge_html())
 
 
 @bp.post("/<int:notification_id>/read")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, make_response, redirect, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -72,9 +72,7 @@ def index():  # access: any logged-in user, their own points only
 @bp.get("/badge")
 @roles_required()
 def badge():  # access: any logged-in user
-    response = make_response(badge_html())
-    response.vary.add("HX-Request")
-    return response
+    return badges.fragment(badge_html())
 
 
 @bp.post("/check-in")

@@ -87,7 +87,7 @@ class SweptMemoryStorage(MemoryStorage):
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self._next_sweep = time.monotonic() + SWEEP_SECONDS
 
-    def _MemoryStorage__schedule_expiry(self) -> None:  # limits. name for it
+    def _MemoryStorage__schedule_expiry(self) -> None:  # limits' (name-mangled) hook
         now = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_SECONDS
