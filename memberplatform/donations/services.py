@@ -350,6 +350,9 @@ def donate(
     found = _existing_donation(user_id, key)
     if found is not None:
         return DonationResult(found, created=False)
+    user = db.session.get(User, user_id)  # before the queue: only its name is shown
+    if user is None:
+        raise DomainError(_l("There is no such member."))
     campaign = lock_campaign(campaign_id)  # donations to one campaign queue here
     found = _existing_donation(user_id, key)  # a twin committed while we waited
     if found is not None:
@@ -358,9 +361,6 @@ def donate(
     check_accepting(campaign, now)
     units = check_units(campaign, units)
     cost = units * campaign.points_per_unit
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise DomainError(_l("There is no such member."))
     new_donor = (
         db.session.scalar(
             sa.select(Donation.id)
