@@ -24,3 +24,37 @@ def count_queries(engine: sa.Engine):
         yield statements
     finally:
         sa.event.remove(engine, "before_cursor_execute", listener)
+
+
+@contextmanager
+def record_transactions(engine: sa.Engine):
+    """Yield the list of what ``engine`` sends, in order: ("begin", whether the
+    transaction may write — BEGIN IMMEDIATE on SQLite) and ("sql", statement)."""
+    from memberplatform.db import _wants_write
+
+    events: list[tuple[str, object]] = []
+
+    def began(connection):
+        events.append(("begin", _wants_write()))
+
+    def statement(conn, cursor, sql, *args):
+        events.append(("sql", sql))
+
+    sa.event.listen(engine, "begin", began)
+    sa.event.listen(engine, "before_cursor_execute", statement)
+    try:
+        yield events
+    finally:
+        sa.event.remove(engine, "begin", began)
+        sa.event.remove(engine, "before_cursor_execute", statement)
+
+
+def read_before_writing(events: list[tuple[str, object]], table: str) -> bool:
+    """Whether ``table`` was first read (not locked) before a writing transaction began."""
+    writing = events.index(("begin", True))
+    reads = [
+        i
+        for i, (kind, sql) in enumerate(events)
+        if kind == "sql" and f"FROM {table}" in str(sql) and "FOR UPDATE" not in str(sql)
+    ]
+    return bool(reads) and reads[0] < writing

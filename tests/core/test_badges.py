@@ -71,11 +71,16 @@ def test_badges_render_once_per_count_and_language(app, client, auth, make_user,
     assert names == ["points/_badge.html"]  # the other mount point's
 
 
-def test_a_response_after_a_write_shows_the_new_count(app, client, auth, make_user, hx):
+def test_the_badge_refreshed_after_a_check_in_shows_the_new_balance(
+    app, client, auth, make_user, hx
+):
+    """The refresh htmx sends on ``points-changed``: 0 was kept, 5 is rendered."""
     member = make_user()
     auth.login(member)
-    client.get("/points/badge", headers=hx)  # 0, kept
+    assert '<span class="count">0</span>' in client.get("/points/badge", headers=hx).get_data(
+        as_text=True
+    )
     response = client.post("/points/check-in", headers=hx)
-    assert response.status_code == 200
+    assert response.status_code == 200 and "points-changed" in response.headers["HX-Trigger"]
     badge = client.get("/points/badge", headers=hx).get_data(as_text=True)
     assert '<span class="count">5</span>' in badge

@@ -14,6 +14,7 @@ from memberplatform.extensions import db
 from memberplatform.points import services as points
 from tests.concurrency import integrity_problems
 from tests.courses.conftest import BAD_ID, GOOD_ID
+from tests.querycount import read_before_writing, record_transactions
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -91,6 +92,21 @@ def test_enrol_without_js_redirects_with_a_message(client, auth, member, make_co
     assert response.status_code == 303 and response.headers["Location"] == f"/courses/{course_id}"
     again = client.post(f"/courses/{course_id}/enrol", follow_redirects=True)
     assert "您已报名本课程" in again.get_data(as_text=True)
+
+
+def test_an_enrolment_reads_its_course_before_its_transaction_begins(
+    client, auth, member, make_course, app, hx
+):
+    """In the 200-for-30-seats rush, enrolments queue on the write lock (SQLite) or the
+    course row (PostgreSQL): the page's read of the course comes before that."""
+    course_id = make_course()
+    auth.login(member)
+    with app.app_context():
+        engine = db.engine
+    with record_transactions(engine) as events:
+        response = client.post(f"/courses/{course_id}/enrol", headers=hx)
+    assert response.status_code == 200
+    assert read_before_writing(events, "courses")
 
 
 def test_enrol_twice_over_htmx_gets_422_with_message(client, auth, member, make_course, hx, app):

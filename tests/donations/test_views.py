@@ -16,7 +16,7 @@ from memberplatform.points import services as points
 from tests.concurrency import integrity_problems
 from tests.conftest import PASSWORD
 from tests.donations.conftest import key
-from tests.querycount import count_queries
+from tests.querycount import count_queries, read_before_writing, record_transactions
 
 HX = {"HX-Request": "true"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -160,37 +160,16 @@ def test_a_donation_reads_its_campaign_before_its_transaction_begins(
     """In the 3,382-donor rush, donations queue on the write lock (SQLite) or the
     campaign row (PostgreSQL): the page's read of the campaign happens before the
     writing transaction begins, so the queue holds only the donation itself."""
-    from memberplatform.db import _wants_write
-
     cid = make_campaign()
     auth.login(member)
     with app.app_context():
         engine = db.engine
-    events: list[tuple[str, object]] = []
-
-    def began(connection):
-        events.append(("begin", _wants_write()))
-
-    def statement(conn, cursor, sql, *args):
-        events.append(("sql", sql))
-
-    sa.event.listen(engine, "begin", began)
-    sa.event.listen(engine, "before_cursor_execute", statement)
-    try:
+    with record_transactions(engine) as events:
         response = client.post(
             f"/donations/{cid}/donate", data={"units": "1", "idempotency_key": key()}, headers=HX
         )
-    finally:
-        sa.event.remove(engine, "begin", began)
-        sa.event.remove(engine, "before_cursor_execute", statement)
     assert response.status_code == 200
-    writing = events.index(("begin", True))
-    campaign_reads = [
-        i
-        for i, (kind, sql) in enumerate(events)
-        if kind == "sql" and "FROM donation_campaigns" in sql and "FOR UPDATE" not in sql
-    ]
-    assert campaign_reads and campaign_reads[0] < writing
+    assert read_before_writing(events, "donation_campaigns")
 
 
 def test_closed_campaign_refuses(client, auth, member, staff, make_campaign, app):
