@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,7 @@ import sqlalchemy.orm as so
 from flask import Flask, current_app, g, has_app_context, has_request_context
 from flask.globals import _cv_app, _cv_request
 
-from memberplatform.prepared import prepare, run
+from memberplatform.prepared import prepare, run, run_pipelined
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -274,13 +274,19 @@ class Database:
         session's pending changes are flushed (as ``Session.execute`` would). In the
         read-only part of a request it runs on a pooled connection of its own without
         a transaction, as every read-only request does on PostgreSQL: no session, no
-        BEGIN or COMMIT, for a fragment that reads only the signed-in user."""
+        BEGIN or COMMIT, for a fragment that reads only the signed-in user. Inside
+        :meth:`read_ahead`, a statement read ahead is answered from its rows."""
         engine = current_app.extensions["db_engine"]
         prepared = prepare(statement, engine.dialect)
         sessions = self.session.registry
         session = sessions() if sessions.has() else None
         if session is not None and _has_changes(session):
             session.flush()
+        ahead = g.get("read_ahead")
+        if ahead is not None:
+            answer = ahead.answer(statement, params)
+            if answer is not None:
+                return answer
         if (session is None or not session.in_transaction()) and _reads_only():
             if prepared is None:
                 reads = current_app.extensions.get("db_engine_reads", engine)
@@ -291,6 +297,45 @@ class Database:
         if prepared is None:
             return connection.execute(statement, params)
         return run(prepared, engine, connection.connection.driver_connection, params, connection)
+
+    @contextmanager
+    def read_ahead(
+        self, reads: Iterable[tuple[sa.Executable, dict[str, Any] | None]]
+    ) -> Iterator[None]:
+        """Run ``reads`` (statement, params) now, together, and answer :meth:`read`
+        from their rows inside the block: for a page of panels (/me) whose context
+        builders each read what they show.
+
+        On PostgreSQL, in a request's read-only part, they are sent in one round trip
+        (psycopg's pipeline mode) instead of one each: the worker and the database
+        each wake once instead of once per statement. Elsewhere they run one after
+        another, as the panels' own reads would. Each read is answered once; a read
+        not made ahead, one made again, or any read after the block has written
+        runs as usual.
+        """
+        reads = list(reads)
+        ahead = _ReadAhead(reads, self._read_all(reads), bool(g.get("db_wrote")))
+        outer = g.get("read_ahead")
+        g.read_ahead = ahead
+        try:
+            yield
+        finally:
+            g.read_ahead = outer
+
+    def _read_all(self, reads: list[tuple[sa.Executable, dict[str, Any] | None]]) -> list[Any]:
+        engine = current_app.extensions["db_engine"]
+        if engine.dialect.name == "postgresql" and len(reads) > 1 and not self._in_transaction():
+            sessions = self.session.registry
+            pending = sessions.has() and _has_changes(sessions())
+            prepared = [prepare(statement, engine.dialect) for statement, _ in reads]
+            if _reads_only() and not pending and all(prepared):
+                connection = _reader(engine).driver_connection
+                return run_pipelined(
+                    [(p, params) for p, (_, params) in zip(prepared, reads, strict=True)],
+                    engine,
+                    connection,
+                )
+        return [self.read(statement, params) for statement, params in reads]
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -340,6 +385,36 @@ class Database:
         except BaseException:
             session.rollback()
             raise
+
+
+class _ReadAhead:
+    """Rows read by :meth:`Database.read_ahead`, each handed out once."""
+
+    __slots__ = ("answers", "wrote")
+
+    def __init__(self, reads: list[tuple[Any, Any]], results: list[Any], wrote: bool) -> None:
+        self.wrote = wrote
+        self.answers: dict[tuple[int, Any], list[Any]] = {}
+        for (statement, params), rows in zip(reads, results, strict=True):
+            key = _read_key(statement, params)
+            if key is not None:
+                self.answers.setdefault(key, []).append(rows)
+
+    def answer(self, statement: sa.Executable, params: dict[str, Any] | None) -> Any:
+        if bool(g.get("db_wrote")) != self.wrote:
+            return None  # written since: what was read ahead may be out of date
+        key = _read_key(statement, params)
+        found = self.answers.get(key) if key is not None else None
+        if not found:
+            return None
+        return found.pop(0)
+
+
+def _read_key(statement: Any, params: dict[str, Any] | None) -> tuple[int, Any] | None:
+    try:
+        return id(statement), frozenset(params.items()) if params else frozenset()
+    except TypeError:  # an unhashable parameter: not answered ahead
+        return None
 
 
 def create_engine(

@@ -173,21 +173,51 @@ def run(
             connection, cursor, prepared.sql, parameters, None, False
         )
         cursor.execute(prepared.sql, parameters)
-        processors = prepared.processors
-        if processors is None:
-            processors = prepared.processors = _result_processors(prepared, cursor, dialect)
-        raw = cursor.fetchall()
+        return _rows(prepared, cursor, dialect)
     except dialect.loaded_dbapi.Error as error:
-        raise sa.exc.DBAPIError.instance(
-            prepared.sql,
-            parameters,
-            error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(error, dbapi_connection, cursor),
-            dialect=dialect,
+        raise _wrapped(
+            error, prepared.sql, parameters, dbapi_connection, cursor, dialect
         ) from error
     finally:
         cursor.close()
+
+
+def run_pipelined(
+    statements: Sequence[tuple[Prepared, dict[str, Any] | None]],
+    engine: sa.Engine,
+    dbapi_connection: Any,
+) -> list[Rows]:
+    """Execute several statements in one round trip: psycopg's pipeline mode sends
+    them all, then waits once for all their results (PostgreSQL only). Each is
+    announced to the ``before_cursor_execute`` hooks, as :func:`run` does."""
+    dialect = engine.dialect
+    cursors: list[Any] = []
+    sql, parameters = "", None
+    try:
+        with dbapi_connection.pipeline():
+            for prepared, params in statements:
+                sql, parameters = prepared.sql, prepared.parameters(params)
+                cursor = dbapi_connection.cursor()
+                cursors.append(cursor)
+                engine.dispatch.before_cursor_execute(None, cursor, sql, parameters, None, False)
+                cursor.execute(sql, parameters)
+        # the block's end waited for every result
+        return [
+            _rows(prepared, cursor, dialect)
+            for (prepared, _), cursor in zip(statements, cursors, strict=True)
+        ]
+    except dialect.loaded_dbapi.Error as error:
+        raise _wrapped(error, sql, parameters, dbapi_connection, None, dialect) from error
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _rows(prepared: Prepared, cursor: Any, dialect: Any) -> Rows:
+    processors = prepared.processors
+    if processors is None:
+        processors = prepared.processors = _result_processors(prepared, cursor, dialect)
+    raw = cursor.fetchall()
     make = prepared.row._make
     if not processors:
         return Rows([make(values) for values in raw])
@@ -198,6 +228,20 @@ def run(
             values[index] = processor(values[index])
         rows.append(make(values))
     return Rows(rows)
+
+
+def _wrapped(
+    error: Exception, sql: str, parameters: Any, dbapi_connection: Any, cursor: Any, dialect: Any
+) -> sa.exc.DBAPIError:
+    """The driver's error as SQLAlchemy raises it (callers catch ``sa.exc`` errors)."""
+    return sa.exc.DBAPIError.instance(
+        sql,
+        parameters,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=dialect.is_disconnect(error, dbapi_connection, cursor),
+        dialect=dialect,
+    )
 
 
 def _result_processors(prepared: Prepared, cursor: Any, dialect: Any) -> list[Any]:

@@ -35,6 +35,9 @@ class Panel:
     order: int
     template: str
     context: Callable[..., dict[str, Any]]
+    #: ``fn(user) -> [(statement, params), …]``: the ``db.read`` calls ``context``
+    #: makes, so that a page of panels makes them all at once (``db.read_ahead``)
+    reads: Callable[..., list[tuple[Any, dict[str, Any]]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,19 +81,27 @@ def demo_seeder(name: str, order: int):
     return wrap
 
 
-def _panel(registry: list[Panel], name: str, order: int, template: str):
+def _panel(registry: list[Panel], name: str, order: int, template: str, reads=None):
     def wrap(fn):
         if not any(panel.name == name for panel in registry):
-            registry.append(Panel(name, order, template, fn))
+            registry.append(Panel(name, order, template, fn, reads))
             registry.sort(key=lambda p: p.order)
         return fn
 
     return wrap
 
 
-def me_panel(name: str, order: int, template: str):
-    """Decorator: ``fn(user) -> context`` renders ``template`` as a panel on /me."""
-    return _panel(me_panels, name, order, template)
+def me_panel(
+    name: str,
+    order: int,
+    template: str,
+    reads: Callable[..., list[tuple[Any, dict[str, Any]]]] | None = None,
+):
+    """Decorator: ``fn(user) -> context`` renders ``template`` as a panel on /me.
+
+    ``reads(user)`` lists the statements ``fn`` reads with ``db.read`` and their
+    parameters: /me reads every panel's ahead, in one round trip on PostgreSQL."""
+    return _panel(me_panels, name, order, template, reads)
 
 
 def home_panel(name: str, order: int, template: str):

@@ -197,14 +197,19 @@ def _one_reward(session: so.Session) -> Iterator[str]:
 # --- panels -------------------------------------------------------------------
 
 
-@me_panel("courses", 40, "courses/_me_panel.html")
+def _me_reads(user) -> list[tuple[sa.Select, dict]]:
+    params = {"user_id": user.id}
+    return [(_my_enrolments(), params), (_my_registrations(), params)]
+
+
+@me_panel("courses", 40, "courses/_me_panel.html", reads=_me_reads)
 def _me_panel(user) -> dict:
     """Enrolments with title, progress and waitlist place in one statement; exams in one."""
     from memberplatform.extensions import db
 
-    params = {"user_id": user.id}
-    items = db.read(_my_enrolments(), params).all()
-    registrations = db.read(_my_registrations(), params).all()
+    enrolments, registrations = _me_reads(user)
+    items = db.read(*enrolments).all()
+    registrations = db.read(*registrations).all()
     return {
         "items": [
             (

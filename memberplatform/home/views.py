@@ -34,7 +34,10 @@ def healthz():  # access: anyone (monitoring)
 @bp.get("/me")
 @roles_required()
 def me():  # access: any logged-in user
-    panels = [(panel, panel.context(current_user)) for panel in me_panels]
+    user = current_user._get_current_object()
+    reads = [read for panel in me_panels if panel.reads for read in panel.reads(user)]
+    with db.read_ahead(reads):
+        panels = [(panel, panel.context(user)) for panel in me_panels]
     return render("home/me.html", panels=panels)
 
 

@@ -496,12 +496,16 @@ def check_in(user: Any, *, now: datetime | None = None) -> CheckInResult:
 def dashboard_of(user: Any, *, now: datetime | None = None) -> tuple[int, int, bool]:
     """(balance, current streak, checked in today) in one statement, for the /me panel."""
     day = local_today(now)
-    row = db.read(
-        _dashboard_statement(), {"user_id": _user_id(user), "since": day - timedelta(days=1)}
-    ).one()
+    row = db.read(*dashboard_read(user, day)).one()
     if row.day is None:
         return row.balance or 0, 0, False
     return row.balance or 0, row.streak, row.day == day
+
+
+def dashboard_read(user: Any, day: date | None = None) -> tuple[sa.Select, dict[str, Any]]:
+    """The statement :func:`dashboard_of` reads and its parameters (read ahead on /me)."""
+    day = day if day is not None else local_today()
+    return _dashboard_statement(), {"user_id": _user_id(user), "since": day - timedelta(days=1)}
 
 
 @cache
