@@ -2,7 +2,8 @@
 both engines.
 
 Each member gets a points ledger and, with ``history``, what a year on the platform
-leaves behind: a picked-up kit claim, a points donation (a real ledger debit that
+leaves behind: a picked-up kit claim (with its notification, one in three unread, and
+the staff's audit entry of the hand-over), a points donation (a real ledger debit that
 consumed lots), a course enrolment, and one member in ten a legal request that a
 lawyer answered. Every object of that past is closed or finished (kits unpublished
 after their window, campaigns closed or fulfilled, courses archived), so the pages'
@@ -29,12 +30,13 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from memberplatform.audit.models import AuditEntry
 from memberplatform.auth.models import User, UserRole, new_session_token
 from memberplatform.core.masking import mask_name
 from memberplatform.courses.models import Course, Enrolment, Lesson, LessonProgress
@@ -59,6 +61,7 @@ from memberplatform.legal.models import (
     RequestMessage,
 )
 from memberplatform.legal.sla import SHANGHAI, add_working_hours
+from memberplatform.notifications.models import Notification
 from memberplatform.points.models import LedgerEntry, LotUse, PointsAccount, PointsLot
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
@@ -731,23 +734,36 @@ def _write_claims(
     first_claim = load.next_id(KitClaim.__table__)
     t = load.time
 
+    def claim(n: int) -> Claimed:
+        k, p = place(n)
+        kit_id, opens = kits[k]
+        at = opens + _spread(n, timedelta(days=10))
+        return Claimed(
+            first_claim + n,
+            kit_id,
+            points[p],
+            first_user + n,
+            _scramble(first_claim + n, CODE_ALPHABET, CODE_LENGTH),
+            at,
+            at + timedelta(days=3),
+            at + timedelta(hours=2 + n % 40),
+        )
+
     def claims() -> Iterator[tuple]:
         for n in range(members):
-            k, p = place(n)
-            kit_id, opens = kits[k]
-            at = opens + _spread(n, timedelta(days=10))
+            c = claim(n)
             yield (
-                first_claim + n,
-                kit_id,
-                points[p],
-                first_user + n,
+                c.id,
+                c.kit_id,
+                c.point_id,
+                c.user_id,
                 "picked_up",
                 "pickup",
-                _scramble(first_claim + n, CODE_ALPHABET, CODE_LENGTH),
+                c.code,
                 0,
-                t(at),
-                t(at + timedelta(days=3)),
-                t(at + timedelta(hours=2 + n % 40)),
+                t(c.at),
+                t(c.expires_at),
+                t(c.picked_up_at),
                 staff,
             )
 
@@ -770,6 +786,85 @@ def _write_claims(
         claims(),
     )
     counts["claims"] = members
+    _write_claim_traces(load, members, claim, staff, counts)
+
+
+class Claimed(NamedTuple):
+    id: int
+    kit_id: int
+    point_id: int
+    user_id: int
+    code: str
+    at: datetime
+    expires_at: datetime
+    picked_up_at: datetime
+
+
+def _write_claim_traces(
+    load: _Loader,
+    members: int,
+    claim: Callable[[int], Claimed],
+    staff: int,
+    counts: dict[str, Any],
+) -> None:
+    """What each claim left behind, as the kits service leaves it: the member's
+    notification of the reservation (one in three never opened, so the notifications
+    badge counts over a table of the scale's size) and the staff's audit entry of the
+    hand-over."""
+    conn = load.conn
+    kit_names = dict(conn.execute(sa.select(KitType.id, KitType.name)).all())
+    point_names = dict(conn.execute(sa.select(PickupPoint.id, PickupPoint.name)).all())
+    first_notice = load.next_id(Notification.__table__)
+    first_entry = load.next_id(AuditEntry.__table__)
+    t = load.time
+
+    def notices() -> Iterator[tuple]:
+        for n in range(members):
+            c = claim(n)
+            until = c.expires_at.replace(tzinfo=UTC).astimezone(SHANGHAI)
+            params = {
+                "kit": kit_names[c.kit_id],
+                "point": point_names[c.point_id],
+                "code": c.code,
+                "until": until.strftime("%Y-%m-%d %H:%M"),
+            }
+            yield (
+                first_notice + n,
+                c.user_id,
+                "kits.claimed",
+                json.dumps(params),
+                f"/kits/claims/{c.id}",
+                t(c.at),
+                None if n % 3 == 0 else t(c.at + timedelta(hours=1)),
+            )
+
+    load.load(
+        Notification.__table__,
+        ("id", "user_id", "kind", "params", "link", "created_at", "read_at"),
+        notices(),
+    )
+
+    def entries() -> Iterator[tuple]:
+        for n in range(members):
+            c = claim(n)
+            yield (
+                first_entry + n,
+                staff,
+                "kits.claim.picked_up",
+                "kit_claim",
+                str(c.id),
+                json.dumps({"code": c.code}),
+                "127.0.0.1",
+                t(c.picked_up_at),
+            )
+
+    load.load(
+        AuditEntry.__table__,
+        ("id", "actor_id", "action", "object_type", "object_id", "changes", "ip", "created_at"),
+        entries(),
+    )
+    counts["notifications"] = members
+    counts["audit_entries"] = members
 
 
 # --- course enrolments ----------------------------------------------------------------
@@ -1100,6 +1195,8 @@ def _write_legal(
 #: the tables streamed into (on PostgreSQL their foreign keys and secondary indexes are
 #: rebuilt after the load, and the sequences of those with ids moved past them)
 LOADED = (
+    AuditEntry,
+    Notification,
     User,
     UserRole,
     PointsAccount,

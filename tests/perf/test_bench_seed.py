@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench import seed
+from memberplatform.audit.models import AuditEntry
 from memberplatform.auth.models import User
 from memberplatform.core.registry import integrity_checks
 from memberplatform.courses.models import Enrolment
@@ -19,6 +20,7 @@ from memberplatform.extensions import db
 from memberplatform.kits.models import KitClaim
 from memberplatform.kits.services import CODE_RE
 from memberplatform.legal.models import LegalRequest, RequestEvent
+from memberplatform.notifications.models import Notification
 from memberplatform.points.models import LedgerEntry, PointsAccount
 
 BENCH_PHONES = User.phone.like("150%")
@@ -49,6 +51,7 @@ def _bench_rows() -> dict[str, int]:
         return db.session.scalar(sa.select(sa.func.count()).where(column.in_(bench), *where))
 
     accounts = sa.select(PointsAccount.id).where(PointsAccount.user_id.in_(bench))
+    claims = sa.select(sa.cast(KitClaim.id, sa.String)).where(KitClaim.user_id.in_(bench))
     return {
         "members": db.session.scalar(sa.select(sa.func.count(User.id)).where(BENCH_PHONES)),
         "ledger_entries": db.session.scalar(
@@ -58,10 +61,26 @@ def _bench_rows() -> dict[str, int]:
         "claims": count(KitClaim.user_id),
         "enrolments": count(Enrolment.user_id),
         "legal_requests": count(LegalRequest.requester_id),
+        "notifications": count(Notification.user_id),
+        "audit_entries": db.session.scalar(
+            sa.select(sa.func.count(AuditEntry.id)).where(
+                AuditEntry.object_type == "kit_claim",
+                AuditEntry.object_id.in_(claims),
+            )
+        ),
     }
 
 
-FIGURES = ("members", "ledger_entries", "donations", "claims", "enrolments", "legal_requests")
+FIGURES = (
+    "members",
+    "ledger_entries",
+    "donations",
+    "claims",
+    "enrolments",
+    "legal_requests",
+    "notifications",
+    "audit_entries",
+)
 
 
 @pytest.mark.slow
@@ -77,9 +96,17 @@ def test_seeded_history_passes_every_integrity_check(app, runner):
         "claims": 300,
         "enrolments": 300,
         "legal_requests": 30,
+        "notifications": 300,  # each claim's
+        "audit_entries": 300,  # each hand-over's
     }
     with app.app_context():
         assert _bench_rows() == {key: seeded[key] for key in FIGURES}
+        unread = db.session.scalar(
+            sa.select(sa.func.count(Notification.id)).where(
+                Notification.user_id >= seeded["first_user_id"], Notification.read_at.is_(None)
+            )
+        )
+        assert unread == 100  # one in three
         codes = db.session.scalars(
             sa.select(KitClaim.pickup_code).where(KitClaim.user_id >= seeded["first_user_id"])
         ).all()
@@ -131,6 +158,7 @@ def _assert_pages_read(app, user_id: int) -> None:
         f"/legal/requests/{request_id}",
         "/donations",
         f"/courses/{course_id}",
+        "/notifications",
     ):
         response = client.get(path)
         assert response.status_code == 200, path
@@ -157,6 +185,8 @@ def test_seeding_again_reuses_the_past_objects(app, runner):
             "claims": 43,
             "enrolments": 43,
             "legal_requests": 6,
+            "notifications": 43,
+            "audit_entries": 43,
         }
         titles = db.session.scalars(
             sa.select(Campaign.title).where(Campaign.title.like("压测往期%"))
