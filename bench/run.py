@@ -584,7 +584,7 @@ def verdicts(results: dict) -> list[str]:
                 growth = row["p99_ms"] / max(small[page]["p99_ms"], 0.01)
                 ok = growth <= TARGETS["p99_growth"]
                 out.append(
-                    f"{'PASS' if ok else 'MISS'} p99 large/small {page} {growth:.2f} "
+                    f"{'PASS' if ok else 'MISS'} p99 large/small {page} {growth:.3f} "
                     f"≤ {TARGETS['p99_growth']} ({engine})"
                 )
     return out

@@ -70,7 +70,7 @@ def test_ratios_use_the_baseline_measured_next_to_them():
     assert "MISS points badge ÷ baseline 0.450 ≥ 0.5 (sqlite, small)" in verdicts
     kit_line = next(line for line in verdicts if "1,000 kits" in line)
     assert kit_line.startswith("PASS") and "claims/s ÷ baseline 0.160" in kit_line  # 240 / 1500
-    assert "PASS p99 large/small /me 1.10 ≤ 1.25 (sqlite)" in verdicts
+    assert "PASS p99 large/small /me 1.100 ≤ 1.25 (sqlite)" in verdicts
 
 
 def test_a_ratio_just_under_its_target_does_not_print_as_the_target():
@@ -88,3 +88,15 @@ def test_the_report_prints_each_blocks_baseline():
     assert "baseline next to the rushes   1500.0 req/s" in text
     me_small = next(line for line in text.splitlines() if "small  /me" in line)
     assert me_small.split()[4] == "0.25"  # the ratio column: against 2,000, not 3,000
+
+
+def test_a_p99_growth_just_over_its_target_does_not_print_as_the_target():
+    results = _results()
+    large = next(block for block in results["runs"] if block["scale"] == "large")
+    small = next(block for block in results["runs"] if block["scale"] == "small")
+    me_small = next(row for row in small["pages"] if row["page"] == "/me")
+    next(row for row in large["pages"] if row["page"] == "/me")["p99_ms"] = (
+        me_small["p99_ms"] * 1.2534
+    )
+    line = next(v for v in run.verdicts(results) if "p99 large/small /me" in v)
+    assert line == "MISS p99 large/small /me 1.253 ≤ 1.25 (sqlite)"
