@@ -313,14 +313,19 @@ class Database:
         not made ahead, one made again, or any read after the block has written
         runs as usual.
         """
-        reads = list(reads)
-        ahead = _ReadAhead(reads, self._read_all(reads), bool(g.get("db_wrote")))
         outer = g.get("read_ahead")
-        g.read_ahead = ahead
+        self.read_ahead_now(reads)
         try:
             yield
         finally:
             g.read_ahead = outer
+
+    def read_ahead_now(self, reads: Iterable[tuple[sa.Executable, dict[str, Any] | None]]) -> None:
+        """:meth:`read_ahead` for the rest of the request (the session check reads a
+        view's declared reads with the signed-in user's statement: ``auth.identity``);
+        it replaces what an earlier call read ahead."""
+        reads = list(reads)
+        g.read_ahead = _ReadAhead(reads, self._read_all(reads), bool(g.get("db_wrote")))
 
     def _read_all(self, reads: list[tuple[sa.Executable, dict[str, Any] | None]]) -> list[Any]:
         engine = current_app.extensions["db_engine"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from flask_login import UserMixin
 
 from memberplatform.auth.models import Enterprise, MemberTag, UnionBranch, User, UserRole
@@ -169,7 +169,21 @@ def load_signed_in(session_id: str) -> SignedInUser | None:
 def _read_identity(user_id: int) -> list[Any]:
     """The identity rows. A request that may write reads them with :meth:`db.reading`:
     on SQLite its ``BEGIN IMMEDIATE`` then starts at the view's first write instead of
-    before the session check, so writers queue for less time in a rush."""
-    may_write = has_request_context() and request.method not in SAFE_METHODS
+    before the session check, so writers queue for less time in a rush. The reads the
+    view declared (``reads_with_user``) go with them: the user id is the session's, and
+    a session that turns out to have ended only wasted the reads (nothing is shown)."""
+    in_request = has_request_context()
+    may_write = in_request and request.method not in SAFE_METHODS
+    identity = (_statement(nav.names()), {"user_id": user_id})
     with db.reading() if may_write else contextlib.nullcontext():
-        return db.read(_statement(nav.names()), {"user_id": user_id}).all()
+        ahead = _view_reads(user_id) if in_request else []
+        if ahead:  # one round trip on PostgreSQL for the user and the view's first reads
+            db.read_ahead_now([identity, *ahead])
+        return db.read(*identity).all()
+
+
+def _view_reads(user_id: int) -> list[tuple[Any, dict[str, Any]]]:
+    """What the request's view declared with ``web.access.reads_with_user``."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    reads = getattr(view, "reads_with_user", None)
+    return reads(user_id, **(request.view_args or {})) if reads is not None else []

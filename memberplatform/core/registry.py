@@ -35,7 +35,7 @@ class Panel:
     order: int
     template: str
     context: Callable[..., dict[str, Any]]
-    #: ``fn(user) -> [(statement, params), …]``: the ``db.read`` calls ``context``
+    #: ``fn(user_id) -> [(statement, params), …]``: the ``db.read`` calls ``context``
     #: makes, so that a page of panels makes them all at once (``db.read_ahead``)
     reads: Callable[..., list[tuple[Any, dict[str, Any]]]] | None = None
 
@@ -99,8 +99,9 @@ def me_panel(
 ):
     """Decorator: ``fn(user) -> context`` renders ``template`` as a panel on /me.
 
-    ``reads(user)`` lists the statements ``fn`` reads with ``db.read`` and their
-    parameters: /me reads every panel's ahead, in one round trip on PostgreSQL."""
+    ``reads(user_id)`` lists the statements ``fn`` reads with ``db.read`` and their
+    parameters: /me reads every panel's ahead with the session check, in one round
+    trip on PostgreSQL."""
     return _panel(me_panels, name, order, template, reads)
 
 

@@ -197,8 +197,8 @@ def _one_reward(session: so.Session) -> Iterator[str]:
 # --- panels -------------------------------------------------------------------
 
 
-def _me_reads(user) -> list[tuple[sa.Select, dict]]:
-    params = {"user_id": user.id}
+def _me_reads(user_id: int) -> list[tuple[sa.Select, dict]]:
+    params = {"user_id": user_id}
     return [(_my_enrolments(), params), (_my_registrations(), params)]
 
 
@@ -207,7 +207,7 @@ def _me_panel(user) -> dict:
     """Enrolments with title, progress and waitlist place in one statement; exams in one."""
     from memberplatform.extensions import db
 
-    enrolments, registrations = _me_reads(user)
+    enrolments, registrations = _me_reads(user.id)
     items = db.read(*enrolments).all()
     registrations = db.read(*registrations).all()
     return {

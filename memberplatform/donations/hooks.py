@@ -201,14 +201,14 @@ def _fulfilled_matches_records(session: so.Session) -> Iterator[str]:
 # --- panels ------------------------------------------------------------------------
 
 
-def _me_reads(user: Any) -> list[tuple[sa.Select, dict[str, Any]]]:
-    return [(_my_donations(), {"user_id": user.id})]
+def _me_reads(user_id: int) -> list[tuple[sa.Select, dict[str, Any]]]:
+    return [(_my_donations(), {"user_id": user_id})]
 
 
 @me_panel("donations", 20, "donations/_me_panel.html", reads=_me_reads)
 def _me(user: Any) -> dict[str, Any]:
     """The latest five donations and the totals of all of them, in one statement."""
-    rows = db.read(*_me_reads(user)[0]).all()
+    rows = db.read(*_me_reads(user.id)[0]).all()
     return {
         "count": rows[0].live_count if rows else 0,
         "points": rows[0].live_points if rows else 0,

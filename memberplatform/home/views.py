@@ -7,7 +7,7 @@ from flask_login import current_user
 from memberplatform.core.cache import cached_figures
 from memberplatform.core.registry import home_panels, me_panels
 from memberplatform.extensions import db
-from memberplatform.web import render, roles_required
+from memberplatform.web import reads_with_user, render, roles_required
 from memberplatform.web.i18n import LOCALES
 
 bp = Blueprint("home", __name__)
@@ -31,13 +31,16 @@ def healthz():  # access: anyone (monitoring)
     return jsonify(status="ok", database="ok")
 
 
+def _panel_reads(user_id: int) -> list:
+    return [read for panel in me_panels if panel.reads for read in panel.reads(user_id)]
+
+
 @bp.get("/me")
 @roles_required()
+@reads_with_user(_panel_reads)  # the panels' statements go with the session check
 def me():  # access: any logged-in user
     user = current_user._get_current_object()
-    reads = [read for panel in me_panels if panel.reads for read in panel.reads(user)]
-    with db.read_ahead(reads):
-        panels = [(panel, panel.context(user)) for panel in me_panels]
+    panels = [(panel, panel.context(user)) for panel in me_panels]
     return render("home/me.html", panels=panels)
 
 

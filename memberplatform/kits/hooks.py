@@ -196,13 +196,13 @@ def _redeemed_once(session: so.Session) -> Iterator[str]:
 # --- panels ---------------------------------------------------------------------
 
 
-def _me_reads(user: Any) -> list[tuple[sa.Select, dict[str, Any]]]:
-    return [(_my_latest_claims(), {"user_id": user.id})]
+def _me_reads(user_id: int) -> list[tuple[sa.Select, dict[str, Any]]]:
+    return [(_my_latest_claims(), {"user_id": user_id})]
 
 
 @me_panel("kits", 30, "kits/_me_panel.html", reads=_me_reads)
 def _me(user: Any) -> dict[str, Any]:
-    return {"claims": db.read(*_me_reads(user)[0]).all()}
+    return {"claims": db.read(*_me_reads(user.id)[0]).all()}
 
 
 @cache

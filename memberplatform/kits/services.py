@@ -533,10 +533,7 @@ NO_PRIOR: tuple[KitClaim | None, KitClaim | None] = (None, None)
 def shelf(kit_type_id: int, user_id: int | None, request_key: str | None = None) -> Shelf | None:
     """One statement on the driver's cursor, without the ORM (every attempt of a rush
     reads this, and most of them end here with "all claimed"); ``None``: no such kit."""
-    rows = db.read(
-        _shelf_statement(bool(request_key)),
-        {"kit_type_id": kit_type_id, "user_id": user_id, "request_key": request_key},
-    ).all()
+    rows = db.read(*shelf_read(kit_type_id, user_id, request_key)).all()
     if not rows:
         return None
     stocks = [
@@ -546,6 +543,15 @@ def shelf(kit_type_id: int, user_id: int | None, request_key: str | None = None)
     ]
     first = rows[0]
     return Shelf(KitRules._make(first[: len(KitRules._fields)]), stocks, bool(first.has_prior))
+
+
+def shelf_read(
+    kit_type_id: int, user_id: int | None, request_key: str | None = None
+) -> tuple[sa.Select, dict[str, Any]]:
+    """The statement :func:`shelf` reads and its parameters (read with the session
+    check on a claim)."""
+    params = {"kit_type_id": kit_type_id, "user_id": user_id, "request_key": request_key}
+    return _shelf_statement(bool(request_key)), params
 
 
 @cache

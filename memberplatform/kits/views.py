@@ -50,6 +50,7 @@ from memberplatform.web import (
     hx_redirect,
     is_fragment_request,
     load_or_404,
+    reads_with_user,
     render,
     roles_required,
     with_trigger,
@@ -235,8 +236,13 @@ def kit_picture(kit_id: int):  # access: anyone (published kits)
     return send_upload(load_or_404(Upload, kit.picture_id), inline=True)
 
 
+def _claim_reads(user_id: int, kit_id: int) -> list:
+    return [services.shelf_read(kit_id, user_id, request.form.get("request_key") or None)]
+
+
 @bp.post("/kits/<int:kit_id>/claim")
 @roles_required("member")
+@reads_with_user(_claim_reads)  # the shelf goes with the session check: most of a rush
 def claim(kit_id: int):  # access: member
     request_key = request.form.get("request_key") or None
     with db.reading():  # on SQLite, the write lock is taken for the claim itself only

@@ -165,13 +165,13 @@ def _numbers(session: so.Session) -> Iterator[str]:
 # --- panels --------------------------------------------------------------------------
 
 
-def _me_reads(user) -> list[tuple[sa.Select, dict]]:
-    return [(_my_latest_requests(), {"user_id": user.id})]
+def _me_reads(user_id: int) -> list[tuple[sa.Select, dict]]:
+    return [(_my_latest_requests(), {"user_id": user_id})]
 
 
 @me_panel("legal", 50, "legal/_me_panel.html", reads=_me_reads)
 def _me_panel(user) -> dict:
-    rows = db.read(*_me_reads(user)[0]).all()
+    rows = db.read(*_me_reads(user.id)[0]).all()
     return {
         "requests": [
             (r, str(services.STATUS_LABELS[r.status]), services.STATUS_CLASSES[r.status])

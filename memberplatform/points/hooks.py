@@ -137,7 +137,9 @@ def _entries_match_lots(session: so.Session) -> Iterator[str]:
         yield f"credit {entry_id}: amount {amount} but lots opened {opened or 0}"
 
 
-@me_panel("points", 10, "points/_me_panel.html", reads=lambda user: [services.dashboard_read(user)])
+@me_panel(
+    "points", 10, "points/_me_panel.html", reads=lambda user_id: [services.dashboard_read(user_id)]
+)
 def me_panel_context(user) -> dict:
     """The /me points panel (also re-rendered in place after a check-in)."""
     balance, streak, done = services.dashboard_of(user)

@@ -37,6 +37,19 @@ def roles_required(*roles: str) -> Callable[[F], F]:
     return decorator
 
 
+def reads_with_user(reads: Callable[..., list[tuple[Any, dict[str, Any]]]]) -> Callable[[F], F]:
+    """Declare a view's first reads: ``reads(user_id, **view_args)`` returns the
+    (statement, params) pairs the view passes to ``db.read``. The session check
+    (``auth.identity``) sends them with the signed-in user's statement, in one round
+    trip on PostgreSQL, and the view's reads are answered from those rows."""
+
+    def decorator(view: F) -> F:
+        view.reads_with_user = reads  # type: ignore[attr-defined]
+        return view
+
+    return decorator
+
+
 def load_or_404(model: type[M], object_id: Any) -> M:
     """The row or a 404 (ids from URLs are never trusted to exist)."""
     obj = db.session.get(model, object_id)

@@ -152,6 +152,32 @@ def empty_the_shelf(app, setup, members) -> None:
         db.session.commit()
 
 
+def test_a_claim_on_an_empty_shelf_makes_one_round_trip(app, setup, make_user):
+    """Most of a rush: the session check and the kit's shelf are read together (one
+    pipeline on PostgreSQL) and the answer needs nothing else."""
+    members = [make_user() for _ in range(9)]
+    empty_the_shelf(app, setup, members[:8])
+    client = login(app, members[8])
+    with app.app_context():
+        engine = db.engine
+    sent: list[bool] = []
+
+    def note(conn, cursor, statement, *args):
+        info = getattr(cursor.connection, "info", None)
+        sent.append(bool(getattr(info, "pipeline_status", 0)))
+
+    data = {"point": setup.zgc, "mode": "pickup", "request_key": "late-member-form"}
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        response = client.post(f"/kits/{setup.kit_id}/claim", data=data, headers=HX)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
+    assert response.status_code == 422
+    assert len(sent) == 2  # the signed-in user, the shelf (with the form's key)
+    if engine.dialect.name == "postgresql":
+        assert sent == [True, True]
+
+
 def test_a_claim_on_an_empty_shelf_says_all_are_claimed(app, setup, make_user):
     """Most of a rush: every point is empty. htmx swaps the form for the news and the
     stock figures for zeros (out of band); nothing is written; without htmx the kit
