@@ -298,32 +298,19 @@ class Database:
             return connection.execute(statement, params)
         return run(prepared, engine, connection.connection.driver_connection, params, connection)
 
-    @contextmanager
-    def read_ahead(
-        self, reads: Iterable[tuple[sa.Executable, dict[str, Any] | None]]
-    ) -> Iterator[None]:
+    def read_ahead(self, reads: Iterable[tuple[sa.Executable, dict[str, Any] | None]]) -> None:
         """Run ``reads`` (statement, params) now, together, and answer :meth:`read`
-        from their rows inside the block: for a page of panels (/me) whose context
-        builders each read what they show.
+        from their rows for the rest of the request: the session check reads a view's
+        declared first reads with the signed-in user's statement this way
+        (``web.access.reads_with_user``, ``auth.identity``).
 
         On PostgreSQL, in a request's read-only part, they are sent in one round trip
         (psycopg's pipeline mode) instead of one each: the worker and the database
         each wake once instead of once per statement. Elsewhere they run one after
-        another, as the panels' own reads would. Each read is answered once; a read
-        not made ahead, one made again, or any read after the block has written
-        runs as usual.
+        another, as the view's own reads would. Each read is answered once; a read
+        not made ahead, one made again, or any read after the request has written
+        runs as usual. A later call replaces what an earlier one read.
         """
-        outer = g.get("read_ahead")
-        self.read_ahead_now(reads)
-        try:
-            yield
-        finally:
-            g.read_ahead = outer
-
-    def read_ahead_now(self, reads: Iterable[tuple[sa.Executable, dict[str, Any] | None]]) -> None:
-        """:meth:`read_ahead` for the rest of the request (the session check reads a
-        view's declared reads with the signed-in user's statement: ``auth.identity``);
-        it replaces what an earlier call read ahead."""
         reads = list(reads)
         g.read_ahead = _ReadAhead(reads, self._read_all(reads), bool(g.get("db_wrote")))
 

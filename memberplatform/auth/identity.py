@@ -178,7 +178,7 @@ def _read_identity(user_id: int) -> list[Any]:
     with db.reading() if may_write else contextlib.nullcontext():
         ahead = _view_reads(user_id) if in_request else []
         if ahead:  # one round trip on PostgreSQL for the user and the view's first reads
-            db.read_ahead_now([identity, *ahead])
+            db.read_ahead([identity, *ahead])
         return db.read(*identity).all()
 
 

@@ -1,5 +1,5 @@
-"""``db.read_ahead``: a page of panels reads every panel's statements at once (one
-round trip on PostgreSQL, psycopg's pipeline mode) and the panels' own ``db.read``
+"""``db.read_ahead``: a view's declared first reads go with the session check (one
+round trip on PostgreSQL, psycopg's pipeline mode) and the view's own ``db.read``
 calls are answered from those rows."""
 
 from __future__ import annotations
@@ -35,32 +35,31 @@ def pipelined(app):
 
 def test_reads_made_ahead_are_answered_without_a_statement(app, make_user):
     user, other = make_user(), make_user()
+    ahead = [(NAME, {"user_id": user.id}), (PHONE, {"user_id": user.id})]
     with app.test_request_context("/"):
         engine = db.engine
-        ahead = [(NAME, {"user_id": user.id}), (PHONE, {"user_id": user.id})]
-        with count_queries(engine) as before, db.read_ahead(ahead):
-            with count_queries(engine) as inside:
-                assert db.read(PHONE, {"user_id": user.id}).scalar_one() == user.phone
-                assert db.read(NAME, {"user_id": user.id}).scalar_one() == user.name
-            assert inside == []  # both answered from what was read ahead
-            with count_queries(engine) as again:
-                # another member's, and the same read a second time: read as usual
-                assert db.read(NAME, {"user_id": other.id}).scalar_one() == other.name
-                assert db.read(NAME, {"user_id": user.id}).scalar_one() == user.name
-            assert len(again) == 2
-        assert len(before) == 4
-        with count_queries(engine) as after:
+        with count_queries(engine) as before:
+            db.read_ahead(ahead)
+        assert len(before) == 2
+        with count_queries(engine) as answered:
             assert db.read(PHONE, {"user_id": user.id}).scalar_one() == user.phone
-        assert len(after) == 1  # the block's rows are gone with it
+            assert db.read(NAME, {"user_id": user.id}).scalar_one() == user.name
+        assert answered == []  # both from what was read ahead
+        with count_queries(engine) as again:
+            # another member's, and the same read a second time: read as usual
+            assert db.read(NAME, {"user_id": other.id}).scalar_one() == other.name
+            assert db.read(NAME, {"user_id": user.id}).scalar_one() == user.name
+        assert len(again) == 2
+    with app.test_request_context("/"), count_queries(engine) as next_request:
+        assert db.read(PHONE, {"user_id": user.id}).scalar_one() == user.phone
+    assert len(next_request) == 1  # the rows went with their request
 
 
 def test_postgresql_sends_the_reads_in_one_pipeline(app, make_user, pipelined):
     user = make_user()
     pipelined.clear()
-    with (
-        app.test_request_context("/"),
-        db.read_ahead([(NAME, {"user_id": user.id}), (PHONE, {"user_id": user.id})]),
-    ):
+    with app.test_request_context("/"):
+        db.read_ahead([(NAME, {"user_id": user.id}), (PHONE, {"user_id": user.id})])
         assert db.read(NAME, {"user_id": user.id}).scalar_one() == user.name
     if db_dialect(app) == "postgresql":
         assert [in_pipeline for _, in_pipeline in pipelined] == [True, True]
@@ -68,12 +67,12 @@ def test_postgresql_sends_the_reads_in_one_pipeline(app, make_user, pipelined):
         assert [in_pipeline for _, in_pipeline in pipelined] == [False, False]
 
 
-def test_a_write_in_the_block_makes_the_reads_ahead_stale(app, make_user):
+def test_a_write_makes_the_reads_ahead_stale(app, make_user):
     user = make_user()
     with app.test_request_context("/", method="POST"):
-        with db.read_ahead([(NAME, {"user_id": user.id})]):
-            db.session.get(User, user.id).name = "改过的名字"  # read() flushes it
-            assert db.read(NAME, {"user_id": user.id}).scalar_one() == "改过的名字"
+        db.read_ahead([(NAME, {"user_id": user.id})])
+        db.session.get(User, user.id).name = "改过的名字"  # read() flushes it
+        assert db.read(NAME, {"user_id": user.id}).scalar_one() == "改过的名字"
         db.session.rollback()
 
 
@@ -82,11 +81,8 @@ def test_a_failing_read_ahead_raises_as_sqlalchemy_does_and_the_connection_works
     broken = sa.select((sa.literal(1) / sa.bindparam("zero", type_=sa.Integer)).label("x"))
     with app.test_request_context("/"):
         if db_dialect(app) == "postgresql":  # SQLite divides by zero into NULL
-            with (
-                pytest.raises(sa.exc.DBAPIError),
-                db.read_ahead([(NAME, {"user_id": user.id}), (broken, {"zero": 0})]),
-            ):
-                pass
+            with pytest.raises(sa.exc.DBAPIError):
+                db.read_ahead([(NAME, {"user_id": user.id}), (broken, {"zero": 0})])
         assert db.read(NAME, {"user_id": user.id}).scalar_one() == user.name
 
 
@@ -99,7 +95,8 @@ def test_every_me_panel_declares_the_reads_it_makes(app):
         db.session.commit()
         for panel in me_panels:
             assert panel.reads is not None, panel.name
-            with db.read_ahead(panel.reads(user.id)), count_queries(engine) as statements:
+            db.read_ahead(panel.reads(user.id))
+            with count_queries(engine) as statements:
                 panel.context(user)
             assert statements == [], panel.name
 
