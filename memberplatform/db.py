@@ -274,8 +274,8 @@ class Database:
         session's pending changes are flushed (as ``Session.execute`` would). In the
         read-only part of a request it runs on a pooled connection of its own without
         a transaction, as every read-only request does on PostgreSQL: no session, no
-        BEGIN or COMMIT, for a fragment that reads only the signed-in user. Inside
-        :meth:`read_ahead`, a statement read ahead is answered from its rows."""
+        BEGIN or COMMIT, for a fragment that reads only the signed-in user. After
+        :meth:`read_ahead`, a statement read ahead is answered (once) from its rows."""
         engine = current_app.extensions["db_engine"]
         prepared = prepare(statement, engine.dialect)
         sessions = self.session.registry

@@ -139,8 +139,9 @@ def _with_constants_inline(statement: sa.Executable, dialect: Any) -> sa.Executa
             or element.required
             or element.callable is not None
             or type(element.value) not in _CONSTANT_TYPES
+            or (type(element.value) is str and "%" in element.value)
         ):
-            return None
+            return None  # a "%" would be doubled twice for psycopg's placeholders: a parameter
         render = element.type.dialect_impl(dialect).literal_processor(dialect)
         if render is None:
             return None

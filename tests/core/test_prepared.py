@@ -138,3 +138,8 @@ def test_a_statements_constants_are_written_into_its_sql(app, make_user):
         assert "user_id" in plan.defaults
         assert "active" not in plan.defaults.values() and 3 not in plan.defaults.values()
         assert db.read(statement, {"user_id": user.id}).one().name == user.name
+        # a constant psycopg would read as a placeholder stays a parameter, intact
+        share = sa.select(sa.func.length(sa.literal("50%'s share")).label("n")).where(
+            User.id == sa.bindparam("user_id")
+        )
+        assert db.read(share, {"user_id": user.id}).scalar_one() == len("50%'s share")
