@@ -36,7 +36,7 @@ import sqlalchemy.orm as so
 from flask import Flask, current_app, g, has_app_context, has_request_context
 from flask.globals import _cv_app, _cv_request
 
-from memberplatform.prepared import prepare, run, run_pipelined
+from memberplatform.prepared import prepare, run, run_batch
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -305,8 +305,9 @@ class Database:
         (``web.access.reads_with_user``, ``auth.identity``).
 
         On PostgreSQL, in a request's read-only part, they are sent in one round trip
-        (psycopg's pipeline mode) instead of one each: the worker and the database
-        each wake once instead of once per statement. Elsewhere they run one after
+        (one query of ``EXECUTE`` commands, :func:`memberplatform.prepared.run_batch`)
+        instead of one each: the worker and the database each wake once instead of
+        once per statement. Elsewhere they run one after
         another, as the view's own reads would. Each read is answered once; a read
         not made ahead, one made again, or any read after the request has written
         runs as usual. A later call replaces what an earlier one read.
@@ -322,7 +323,7 @@ class Database:
             prepared = [prepare(statement, engine.dialect) for statement, _ in reads]
             if _reads_only() and not pending and all(prepared):
                 connection = _reader(engine).driver_connection
-                return run_pipelined(
+                return run_batch(
                     [(p, params) for p, (_, params) in zip(prepared, reads, strict=True)],
                     engine,
                     connection,

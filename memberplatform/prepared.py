@@ -21,10 +21,13 @@ through SQLAlchemy as before.
 
 from __future__ import annotations
 
+import itertools
 import keyword
+import re
 import threading
+import weakref
 from collections import namedtuple
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,7 +42,16 @@ MAX_PREPARED = 256
 class Prepared:
     """One ``SELECT`` compiled for one dialect."""
 
-    __slots__ = ("binds", "defaults", "positional", "processors", "row", "sql", "types")
+    __slots__ = (
+        "binds",
+        "defaults",
+        "name",
+        "positional",
+        "processors",
+        "row",
+        "sql",
+        "types",
+    )
 
     def __init__(self, compiled: sa.engine.Compiled, columns: dict[str, Any], dialect: Any) -> None:
         self.sql: str = compiled.string
@@ -58,6 +70,22 @@ class Prepared:
         #: (column index, result processor) of the columns that have one; set on the
         #: first execution, from the driver's column types
         self.processors: list[tuple[int, Callable[[Any], Any]]] | None = None
+        self.name: str | None = None
+
+    def named(self, dialect: Any) -> str:
+        """The name :func:`run_batch` prepares it under on a connection (PostgreSQL)."""
+        if self.name is None:
+            if dialect.paramstyle != "pyformat" or self.positional is not None:
+                raise ValueError("run_batch runs statements compiled for psycopg")
+            self.name = f"mp_{next(_names)}"
+        return self.name
+
+    @property
+    def dollar_sql(self) -> str:
+        """The SQL with PostgreSQL's ``$1``… placeholders, numbered in the order of
+        :attr:`defaults` (every parameter the statement has)."""
+        order = {name: index for index, name in enumerate(self.defaults, 1)}
+        return _PYFORMAT.sub(lambda m: f"${order[m[1]]}" if m[1] else "%", self.sql)
 
     def parameters(self, params: dict[str, Any] | None) -> Sequence[Any] | dict[str, Any]:
         values = {**self.defaults, **params} if params else dict(self.defaults)
@@ -66,6 +94,10 @@ class Prepared:
         if self.positional is not None:
             return tuple(values[name] for name in self.positional)
         return values
+
+
+#: psycopg's placeholders and its escaped "%" in SQLAlchemy's SQL for it
+_PYFORMAT = re.compile(r"%\((\w+)\)s|%%")
 
 
 def _row_type(keys: list[str]) -> type:
@@ -217,35 +249,83 @@ def run(
         cursor.close()
 
 
-def run_pipelined(
+def run_batch(
     statements: Sequence[tuple[Prepared, dict[str, Any] | None]],
     engine: sa.Engine,
     dbapi_connection: Any,
 ) -> list[Rows]:
-    """Execute several statements in one round trip: psycopg's pipeline mode sends
-    them all, then waits once for all their results (PostgreSQL only). Each is
-    announced to the ``before_cursor_execute`` hooks, as :func:`run` does."""
+    """Execute several statements in one round trip (PostgreSQL only, outside a
+    transaction): one query of ``EXECUTE`` commands, each of a statement prepared on
+    this connection by name (``PREPARE``, once per connection), its parameters written
+    as literals by psycopg. Each is announced to the ``before_cursor_execute`` hooks,
+    as :func:`run` does.
+
+    psycopg's pipeline mode also sends several statements in one round trip, but does
+    per statement what a one-statement query does (a cursor, the parameters' dumping,
+    its prepared-statement bookkeeping, a flush of the socket): measured for the
+    seven statements of ``/me``, 430–470 µs of the worker's CPU against 150 µs this
+    way, for the same work on the server (both run prepared, generic plans)."""
     dialect = engine.dialect
-    cursors: list[Any] = []
-    sql, parameters = "", None
+    names = [prepared.named(dialect) for prepared, _ in statements]
+    known = _named.setdefault(dbapi_connection, set())
+    sql = ""
+    cursor = dbapi_connection.cursor()
     try:
-        with dbapi_connection.pipeline():
-            for prepared, params in statements:
-                sql, parameters = prepared.sql, prepared.parameters(params)
-                cursor = dbapi_connection.cursor()
-                cursors.append(cursor)
-                engine.dispatch.before_cursor_execute(None, cursor, sql, parameters, None, False)
-                cursor.execute(sql, parameters)
-        # the block's end waited for every result
-        return [
-            _rows(prepared, cursor, dialect)
-            for (prepared, _), cursor in zip(statements, cursors, strict=True)
-        ]
+        for attempt in (1, 2):
+            missing = [(name, p) for name, (p, _) in zip(names, statements, strict=True)]
+            missing = [(name, p) for name, p in missing if name not in known]
+            for name, prepared in dict(missing).items():
+                sql = f"PREPARE {name} AS {prepared.dollar_sql}"
+                cursor.execute(sql.encode(), prepare=False)
+                known.add(name)
+            commands = []
+            for name, (prepared, params) in zip(names, statements, strict=True):
+                parameters = prepared.parameters(params)
+                engine.dispatch.before_cursor_execute(
+                    None, cursor, prepared.sql, parameters, None, False
+                )
+                values = [parameters[key] for key in prepared.defaults]
+                arguments = f"({_literals(values, dbapi_connection)})" if values else ""
+                commands.append(f"EXECUTE {name}{arguments}")
+            sql = "; ".join(commands)
+            try:
+                cursor.execute(sql.encode(), prepare=False)
+            except dialect.loaded_dbapi.Error as error:
+                if attempt == 2 or getattr(error, "sqlstate", None) != _NO_SUCH_STATEMENT:
+                    raise
+                # The connection forgot them (psycopg deallocates all after a rollback):
+                # ask it which it has, prepare the others, once more.
+                cursor.execute(b"SELECT name FROM pg_prepared_statements", prepare=False)
+                known.clear()
+                known.update(name for (name,) in cursor.fetchall())
+                continue
+            rows = []
+            for prepared, _ in statements:
+                rows.append(_rows(prepared, cursor, dialect))
+                cursor.nextset()
+            return rows
+        raise AssertionError("unreachable")  # pragma: no cover
     except dialect.loaded_dbapi.Error as error:
-        raise _wrapped(error, sql, parameters, dbapi_connection, None, dialect) from error
+        raise _wrapped(error, sql, None, dbapi_connection, cursor, dialect) from error
     finally:
-        for cursor in cursors:
-            cursor.close()
+        cursor.close()
+
+
+#: SQLSTATE invalid_sql_statement_name: "prepared statement … does not exist"
+_NO_SUCH_STATEMENT = "26000"
+#: the statements :func:`run_batch` has prepared on each driver connection, by name
+_named: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_names = itertools.count(1)
+
+
+def _literals(values: Iterable[Any], dbapi_connection: Any) -> str:
+    """The values as SQL literals, quoted by psycopg (a whole number as itself)."""
+    from psycopg import sql as psycopg_sql
+
+    return ", ".join(
+        str(value) if type(value) is int else psycopg_sql.Literal(value).as_string(dbapi_connection)
+        for value in values
+    )
 
 
 def _rows(prepared: Prepared, cursor: Any, dialect: Any) -> Rows:

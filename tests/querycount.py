@@ -58,3 +58,41 @@ def read_before_writing(events: list[tuple[str, object]], table: str) -> bool:
         if kind == "sql" and f"FROM {table}" in str(sql) and "FOR UPDATE" not in str(sql)
     ]
     return bool(reads) and reads[0] < writing
+
+
+@contextmanager
+def round_trips(engine: sa.Engine):
+    """Yield the statements ``engine`` sends, grouped by the query that carried them to
+    the database: one group per round trip. On PostgreSQL a group is what one
+    ``execute`` of a psycopg cursor sent (``prepared.run_batch`` sends several in
+    one); a query no statement was announced for (a connection's ping after it sat
+    idle, a ``PREPARE``) is left out. On SQLite each statement is its own."""
+    groups: list[list[str]] = []
+    pending: dict[int, list[str]] = {}
+
+    def announced(conn, cursor, statement, *args):
+        if engine.dialect.name == "postgresql":
+            pending.setdefault(id(cursor), []).append(statement)
+        else:
+            groups.append([statement])
+
+    sa.event.listen(engine, "before_cursor_execute", announced)
+    original = None
+    if engine.dialect.name == "postgresql":
+        import psycopg
+
+        original = psycopg.Cursor.execute
+
+        def execute(cursor, *args, **kwargs):
+            sent = pending.pop(id(cursor), None)
+            if sent:
+                groups.append(sent)
+            return original(cursor, *args, **kwargs)
+
+        psycopg.Cursor.execute = execute
+    try:
+        yield groups
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", announced)
+        if original is not None:
+            psycopg.Cursor.execute = original

@@ -1,36 +1,23 @@
 """``db.read_ahead``: a view's declared first reads go with the session check (one
-round trip on PostgreSQL, psycopg's pipeline mode) and the view's own ``db.read``
-calls are answered from those rows."""
+round trip on PostgreSQL: one query of ``EXECUTE`` commands) and the view's own
+``db.read`` calls are answered from those rows."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
+from flask import g
 
 from memberplatform.auth.models import User
 from memberplatform.core.registry import me_panels
 from memberplatform.extensions import db
 from tests.core.test_me_panels import PASSWORD, _seeded
-from tests.querycount import count_queries
+from tests.querycount import count_queries, round_trips
 
 NAME = sa.select(User.name).where(User.id == sa.bindparam("user_id"))
 PHONE = sa.select(User.phone).where(User.id == sa.bindparam("user_id"))
-
-
-@pytest.fixture
-def pipelined(app):
-    """(statement, whether it was sent in a pipeline) for every statement sent."""
-    with app.app_context():
-        engine = db.engine
-    sent: list[tuple[str, bool]] = []
-
-    def listener(conn, cursor, statement, parameters, context, executemany):
-        status = getattr(getattr(cursor.connection, "info", None), "pipeline_status", 0)
-        sent.append((statement, bool(status)))
-
-    sa.event.listen(engine, "before_cursor_execute", listener)
-    yield sent
-    sa.event.remove(engine, "before_cursor_execute", listener)
 
 
 def test_reads_made_ahead_are_answered_without_a_statement(app, make_user):
@@ -55,16 +42,55 @@ def test_reads_made_ahead_are_answered_without_a_statement(app, make_user):
     assert len(next_request) == 1  # the rows went with their request
 
 
-def test_postgresql_sends_the_reads_in_one_pipeline(app, make_user, pipelined):
-    user = make_user()
-    pipelined.clear()
+def test_postgresql_sends_the_reads_in_one_round_trip(app, make_user):
+    user, other = make_user(), make_user()
+    with app.test_request_context("/"):
+        engine = db.engine
+        for someone in (user, other):  # the second: the statements prepared before
+            with round_trips(engine) as sent:
+                db.read_ahead([(NAME, {"user_id": someone.id}), (PHONE, {"user_id": someone.id})])
+            assert db.read(NAME, {"user_id": someone.id}).scalar_one() == someone.name
+            assert db.read(PHONE, {"user_id": someone.id}).scalar_one() == someone.phone
+            if engine.dialect.name == "postgresql":
+                assert len(sent) == 1 and len(sent[0]) == 2
+            else:  # SQLite's reads are calls into the same process: nothing to batch
+                assert [len(group) for group in sent] == [1, 1]
+
+
+def test_a_batch_prepares_again_what_the_connection_forgot(app, make_user):
+    """psycopg deallocates every prepared statement of a connection after a rollback
+    (and a restarted server has none): the batch asks the connection which it has,
+    prepares the others and runs."""
+    user, other = make_user(), make_user()
     with app.test_request_context("/"):
         db.read_ahead([(NAME, {"user_id": user.id}), (PHONE, {"user_id": user.id})])
-        assert db.read(NAME, {"user_id": user.id}).scalar_one() == user.name
-    if db_dialect(app) == "postgresql":
-        assert [in_pipeline for _, in_pipeline in pipelined] == [True, True]
-    else:  # SQLite's reads are calls into the same process: nothing to batch
-        assert [in_pipeline for _, in_pipeline in pipelined] == [False, False]
+        if db.engine.dialect.name == "postgresql":  # SQLite's reads are not prepared by name
+            reader = g.db_reader.driver_connection
+            reader.execute("DEALLOCATE ALL")
+        db.read_ahead([(NAME, {"user_id": other.id}), (PHONE, {"user_id": other.id})])
+        assert db.read(PHONE, {"user_id": other.id}).scalar_one() == other.phone
+        assert db.read(NAME, {"user_id": other.id}).scalar_one() == other.name
+
+
+def test_reads_ahead_keep_their_parameters_values(app, make_user):
+    """On PostgreSQL the batch writes each parameter into its ``EXECUTE`` as a literal,
+    quoted by psycopg: a quote, a percent sign, a backslash, a time and no parameter
+    at all arrive as themselves."""
+    tricky = make_user(name="O'Brien 50%% \\ %(user_id)s 张")
+    later = datetime.now(UTC) + timedelta(days=1)
+    by_name = sa.select(User.id).where(User.name == sa.bindparam("name"))
+    before = sa.select(sa.func.count(User.id)).where(User.created_at < sa.bindparam("at"))
+    everyone = sa.select(sa.func.count(User.id).label("n"))
+    with app.test_request_context("/"):
+        expected = db.session.scalar(sa.select(sa.func.count(User.id)))
+        db.session.commit()
+        reads = [(by_name, {"name": tricky.name}), (before, {"at": later}), (everyone, None)]
+        with round_trips(db.engine) as sent:
+            db.read_ahead(reads)
+        assert db.read(by_name, {"name": tricky.name}).scalar_one() == tricky.id
+        assert db.read(before, {"at": later}).scalar_one() == expected
+        assert db.read(everyone).scalar_one() == expected
+        assert sum(len(group) for group in sent) == 3
 
 
 def test_a_write_makes_the_reads_ahead_stale(app, make_user):
@@ -101,18 +127,20 @@ def test_every_me_panel_declares_the_reads_it_makes(app):
             assert statements == [], panel.name
 
 
-def test_me_reads_its_panels_with_the_session_check_in_one_round_trip(app, pipelined):
+def test_me_reads_its_panels_with_the_session_check_in_one_round_trip(app):
     member = _seeded(app)
     client = app.test_client()
     client.post("/auth/login", data={"phone": member.phone, "password": PASSWORD})
-    pipelined.clear()
-    assert client.get("/me").status_code == 200
+    assert client.get("/me").status_code == 200  # the statements prepared
     with app.app_context():
+        engine = db.engine
         panel_reads = sum(len(panel.reads(member.id)) for panel in me_panels)
-    sent = [in_pipeline for _, in_pipeline in pipelined]
-    assert len(sent) == 1 + panel_reads  # each statement once: the panels' answered
-    if db_dialect(app) == "postgresql":
-        assert all(sent)
+    with round_trips(engine) as sent:
+        assert client.get("/me").status_code == 200
+    statements = [statement for group in sent for statement in group]
+    assert len(statements) == 1 + panel_reads  # each statement once: the panels' answered
+    if engine.dialect.name == "postgresql":
+        assert len(sent) == 1
 
 
 def db_dialect(app) -> str:
