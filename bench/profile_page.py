@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import gc
 import io
 import itertools
 import os
 import pstats
+import runpy
 import sys
 import tempfile
 import time
@@ -74,7 +74,11 @@ def main() -> int:
         "--donations", action="store_true", help="the donation rush's request: one unit each"
     )
     parser.add_argument("--engine", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--gc-freeze", action="store_true", help="as wsgi.py does before forking")
+    parser.add_argument(
+        "--gunicorn-gc",
+        action="store_true",
+        help="freeze the garbage collector as gunicorn.conf.py does before forking",
+    )
     args = parser.parse_args()
     with run.database(args.engine, Path(tempfile.mkdtemp(prefix="mp-profile-"))) as url:
         return measure(args, url)
@@ -98,11 +102,12 @@ def measure(args: argparse.Namespace, url: str) -> int:
     engine.dispose()
     ids = run.demo_ids(app)
     first = seeded["first_user_id"]
-    if args.gc_freeze:
+    if args.gunicorn_gc:
         from memberplatform import warm_up
 
         warm_up(app)
-        gc.freeze()
+        conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+        conf["pre_fork"](None, None)
     who = {
         "member": (first, f"bench{first:027d}"),
         "lawyer": (ids["lawyer"], ids["lawyer_token"]),
