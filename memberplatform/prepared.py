@@ -271,6 +271,18 @@ def run_batch(
     sql = ""
     cursor = dbapi_connection.cursor()
     try:
+        commands = []
+        for name, (prepared, params) in zip(names, statements, strict=True):
+            parameters = prepared.parameters(params)
+            # announced once, though a forgotten statement sends the query twice: the
+            # first attempt executed nothing
+            engine.dispatch.before_cursor_execute(
+                None, cursor, prepared.sql, parameters, None, False
+            )
+            values = [parameters[key] for key in prepared.defaults]
+            arguments = f"({_literals(values, dbapi_connection)})" if values else ""
+            commands.append(f"EXECUTE {name}{arguments}")
+        batch = "; ".join(commands)
         for attempt in (1, 2):
             missing = {
                 name: prepared
@@ -281,18 +293,9 @@ def run_batch(
                 sql = f"PREPARE {name} AS {prepared.dollar_sql}"
                 cursor.execute(sql.encode(), prepare=False)
                 known.add(name)
-            commands = []
-            for name, (prepared, params) in zip(names, statements, strict=True):
-                parameters = prepared.parameters(params)
-                engine.dispatch.before_cursor_execute(
-                    None, cursor, prepared.sql, parameters, None, False
-                )
-                values = [parameters[key] for key in prepared.defaults]
-                arguments = f"({_literals(values, dbapi_connection)})" if values else ""
-                commands.append(f"EXECUTE {name}{arguments}")
-            sql = "; ".join(commands)
+            sql = batch
             try:
-                cursor.execute(sql.encode(), prepare=False)
+                cursor.execute(batch.encode(), prepare=False)
             except dialect.loaded_dbapi.Error as error:
                 if attempt == 2 or getattr(error, "sqlstate", None) != _NO_SUCH_STATEMENT:
                     raise

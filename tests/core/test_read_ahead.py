@@ -67,7 +67,9 @@ def test_a_batch_prepares_again_what_the_connection_forgot(app, make_user):
         if db.engine.dialect.name == "postgresql":  # SQLite's reads are not prepared by name
             reader = g.db_reader.driver_connection
             reader.execute("DEALLOCATE ALL")
-        db.read_ahead([(NAME, {"user_id": other.id}), (PHONE, {"user_id": other.id})])
+        with count_queries(db.engine) as statements:
+            db.read_ahead([(NAME, {"user_id": other.id}), (PHONE, {"user_id": other.id})])
+        assert len(statements) == 2  # each announced once: the failed attempt ran nothing
         assert db.read(PHONE, {"user_id": other.id}).scalar_one() == other.phone
         assert db.read(NAME, {"user_id": other.id}).scalar_one() == other.name
 
