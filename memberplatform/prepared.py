@@ -270,47 +270,47 @@ def run_batch(
     known = _named.setdefault(dbapi_connection, set())
     sql = ""
     cursor = dbapi_connection.cursor()
+
+    def prepare_missing() -> None:
+        nonlocal sql
+        for name, (prepared, _) in zip(names, statements, strict=True):
+            if name not in known:
+                sql = f"PREPARE {name} AS {prepared.dollar_sql}"
+                cursor.execute(sql.encode(), prepare=False)
+                known.add(name)
+
     try:
+        prepare_missing()
         commands = []
         for name, (prepared, params) in zip(names, statements, strict=True):
             parameters = prepared.parameters(params)
-            # announced once, though a forgotten statement sends the query twice: the
-            # first attempt executed nothing
             engine.dispatch.before_cursor_execute(
                 None, cursor, prepared.sql, parameters, None, False
             )
             values = [parameters[key] for key in prepared.defaults]
             arguments = f"({_literals(values, dbapi_connection)})" if values else ""
             commands.append(f"EXECUTE {name}{arguments}")
-        batch = "; ".join(commands)
-        for attempt in (1, 2):
-            missing = {
-                name: prepared
-                for name, (prepared, _) in zip(names, statements, strict=True)
-                if name not in known
-            }
-            for name, prepared in missing.items():
-                sql = f"PREPARE {name} AS {prepared.dollar_sql}"
-                cursor.execute(sql.encode(), prepare=False)
-                known.add(name)
-            sql = batch
-            try:
-                cursor.execute(batch.encode(), prepare=False)
-            except dialect.loaded_dbapi.Error as error:
-                if attempt == 2 or getattr(error, "sqlstate", None) != _NO_SUCH_STATEMENT:
-                    raise
-                # The connection forgot them (psycopg deallocates all after a rollback):
-                # ask it which it has, prepare the others, once more.
-                cursor.execute(b"SELECT name FROM pg_prepared_statements", prepare=False)
-                known.clear()
-                known.update(name for (name,) in cursor.fetchall())
-                continue
-            rows = []
-            for prepared, _ in statements:
-                rows.append(_rows(prepared, cursor, dialect))
-                cursor.nextset()
-            return rows
-        raise AssertionError("unreachable")  # pragma: no cover
+        sql = "; ".join(commands)
+        batch = sql.encode()
+        try:
+            cursor.execute(batch, prepare=False)
+        except dialect.loaded_dbapi.Error as error:
+            if getattr(error, "sqlstate", None) != _NO_SUCH_STATEMENT:
+                raise
+            # The connection forgot them (psycopg deallocates all after a rollback) and
+            # the query executed nothing: ask it which it has, prepare the others and
+            # send the same query once more (its statements stay announced once).
+            cursor.execute(b"SELECT name FROM pg_prepared_statements", prepare=False)
+            known.clear()
+            known.update(name for (name,) in cursor.fetchall())
+            prepare_missing()
+            sql = batch.decode()
+            cursor.execute(batch, prepare=False)
+        rows = []
+        for prepared, _ in statements:
+            rows.append(_rows(prepared, cursor, dialect))
+            cursor.nextset()
+        return rows
     except dialect.loaded_dbapi.Error as error:
         raise _wrapped(error, sql, None, dbapi_connection, cursor, dialect) from error
     finally:
