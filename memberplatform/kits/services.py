@@ -416,10 +416,9 @@ def claim(
         notify(member.id, "kits.claimed", params, f"/kits/claims/{new.id}")
     else:
         notify(member.id, "kits.claimed_delivery", params, f"/kits/claims/{new.id}")
-    db.session.flush()
-    # Last, so the contended stock row stays locked only until the commit. Core on the
-    # session's connection (flushed just above): no ORM object holds the counters.
-    taken = db.session.connection().execute(_take_one(), {"kit": kit.id, "point": point_id})
+    # Last, so the contended stock row stays locked only until the commit. Core in the
+    # session's transaction (db.write flushes first): no ORM object holds the counters.
+    taken = db.write(_take_one(), {"kit": kit.id, "point": point_id})
     if taken.rowcount != 1:
         raise OutOfStock()
     return new

@@ -40,8 +40,14 @@ def notify(
         raise KeyError(f"unregistered notification kind {kind!r}")
     user_id = getattr(user, "id", user)
     if dedupe_key is None:  # every claim, donation and enrolment: no ORM object to flush
-        values = {"user_id": user_id, "kind": kind, "params": params or {}, "link": link}
-        return db.session.execute(_insert(), values).inserted_primary_key[0]
+        values = {
+            "user_id": user_id,
+            "kind": kind,
+            "params": params or {},
+            "link": link,
+            "created_at": utcnow(),
+        }
+        return db.write(_insert(), values).scalar_one()
     exists = db.session.scalar(
         sa.select(Notification.id).where(Notification.dedupe_key == dedupe_key)
     )
@@ -60,7 +66,14 @@ def notify(
 
 @cache
 def _insert() -> sa.Insert:
-    return sa.insert(Notification.__table__)
+    """Built once: every claim, donation and enrolment notifies (``db.write``)."""
+    table = Notification.__table__
+    names = ("user_id", "kind", "params", "link", "created_at")
+    return (
+        sa.insert(table)
+        .values({name: sa.bindparam(name, type_=table.c[name].type) for name in names})
+        .returning(table.c.id)
+    )
 
 
 def render_message(notification: Notification) -> str:

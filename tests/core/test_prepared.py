@@ -11,7 +11,9 @@ import sqlalchemy as sa
 
 from memberplatform import prepared
 from memberplatform.auth.models import User
+from memberplatform.db import ReadOnlyRequestError, utcnow, wrote
 from memberplatform.extensions import db
+from memberplatform.notifications.models import Notification
 from tests.conftest import PASSWORD as USER_PASSWORD
 from tests.core.test_me_panels import PASSWORD, _seeded
 from tests.querycount import count_queries
@@ -143,3 +145,76 @@ def test_a_statements_constants_are_written_into_its_sql(app, make_user):
             User.id == sa.bindparam("user_id")
         )
         assert db.read(share, {"user_id": user.id}).scalar_one() == len("50%'s share")
+
+
+def _rename() -> sa.Update:
+    table = User.__table__
+    return (
+        sa.update(table)
+        .where(table.c.id == sa.bindparam("user_id"), table.c.status == "active")
+        .values(name=sa.bindparam("new_name"))
+        .returning(table.c.id, table.c.name)
+    )
+
+
+def test_a_write_runs_on_the_driver_in_the_sessions_transaction(app, make_user):
+    """``db.write``: compiled once, counted as a write, in the request's transaction
+    (a rollback undoes it), its RETURNING rows and its row count as SQLAlchemy's."""
+    user, other = make_user(), make_user()
+    statement = _rename()
+    with app.test_request_context("/", method="POST"):
+        engine = db.engine
+        assert prepared.prepare(statement, engine.dialect) is not None
+        db.session.get(User, other.id).name = "待写入"  # pending: flushed before the write
+        with count_queries(engine) as statements:
+            renamed = db.write(statement, {"user_id": user.id, "new_name": "新名字"})
+        assert isinstance(renamed, prepared.Rows)
+        assert [tuple(row) for row in renamed] == [(user.id, "新名字")]
+        assert renamed.rowcount == 1 and wrote()
+        assert len(statements) == 2 and "RETURNING" not in statements[0]  # the flush first
+        assert statements[1].lstrip().upper().startswith("UPDATE") and "RETURNING" in statements[1]
+        missed = db.write(statement, {"user_id": -1, "new_name": "无人"})
+        assert missed.all() == [] and missed.rowcount == 0
+        names = db.session.execute(
+            sa.select(User.id, User.name).where(User.id.in_([user.id, other.id]))
+        ).all()
+        assert dict(names) == {user.id: "新名字", other.id: "待写入"}
+        db.session.rollback()
+    with app.app_context():
+        assert db.session.get(User, user.id).name == user.name  # rolled back with it
+
+
+def test_a_write_in_a_read_only_request_is_refused_on_the_driver_too(app, make_user):
+    user = make_user()
+    with app.test_request_context("/"), pytest.raises(ReadOnlyRequestError):
+        db.write(_rename(), {"user_id": user.id, "new_name": "改名"})
+    with app.app_context():
+        assert db.session.get(User, user.id).name == user.name
+
+
+def test_a_write_sqlalchemy_must_complete_runs_through_it(app, make_user):
+    """A column default SQLAlchemy computes (created_at), the primary key it fetches
+    itself (an INSERT without RETURNING on PostgreSQL), or an ORM statement keeps a
+    write on SQLAlchemy's path: the row still gets its default."""
+    user = make_user()
+    table = Notification.__table__
+    bare = sa.insert(table).values(user_id=sa.bindparam("user_id"), kind="test.bare")
+    with app.test_request_context("/", method="POST"):
+        dialect = db.engine.dialect
+        assert prepared.prepare(bare, dialect) is None
+        assert prepared.prepare(sa.update(User).values(name="x"), dialect) is None
+        db.write(bare.returning(table.c.id), {"user_id": user.id})
+        complete = bare.values(
+            params=sa.bindparam("params", type_=table.c.params.type),
+            created_at=sa.bindparam("at", type_=table.c.created_at.type),
+        ).returning(table.c.id)
+        assert prepared.prepare(complete, dialect) is not None
+        written = db.write(complete, {"user_id": user.id, "params": {"n": 1}, "at": utcnow()})
+        assert written.rowcount == 1 and isinstance(written.scalar_one(), int)
+        db.session.commit()
+    with app.app_context():
+        made = db.session.scalars(
+            sa.select(Notification).where(Notification.kind == "test.bare")
+        ).all()
+        assert len(made) == 2 and all(n.created_at is not None for n in made)
+        assert sorted(n.params == {"n": 1} for n in made) == [False, True]
