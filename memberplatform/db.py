@@ -24,6 +24,7 @@ from ``with_for_update``) holds the same invariants.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -509,11 +510,32 @@ def _configure_sqlite(engine: sa.Engine, busy_timeout: int) -> None:
 def insert_ignoring_conflicts(
     session: so.Session, table: sa.Table, values: dict[str, Any], conflict_columns: list[str]
 ) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL (race-free get-or-create)."""
-    if session.get_bind().dialect.name == "postgresql":
+    """INSERT … ON CONFLICT DO NOTHING on SQLite and PostgreSQL (race-free get-or-create).
+
+    The statement is built once per table, columns and dialect and run through
+    :meth:`Database.write`: SQLAlchemy caches no compiled form of the dialects'
+    ``ON CONFLICT`` inserts and compiled one on every call (~0.3–0.4 ms of CPU each,
+    every points posting). Given every value the row gets (a column's Python-side
+    default included), it runs compiled once on the driver's cursor."""
+    from memberplatform.extensions import db
+
+    dialect = session.get_bind().dialect.name
+    statement = _insert_ignoring(table, tuple(values), tuple(conflict_columns), dialect)
+    db.write(statement, values)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_ignoring(
+    table: sa.Table, names: tuple[str, ...], conflict_columns: tuple[str, ...], dialect: str
+) -> sa.Insert:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(
-        insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict_columns)
+    values = {name: sa.bindparam(name, type_=table.c[name].type) for name in names}
+    return (
+        insert(table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=list(conflict_columns))
+        .returning(*table.primary_key.columns)  # named: no primary-key fetch of its own
     )

@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -67,32 +68,68 @@ def lock_campaign(campaign_id: int) -> Campaign:
     return campaign
 
 
-def recent_donations(campaign_id: int, limit: int = RECENT_DONORS) -> list[Donation]:
-    """The donor wall: the latest donations (capped), newest first."""
-    return list(
-        db.session.scalars(
-            sa.select(Donation)
-            .where(Donation.campaign_id == campaign_id)
-            .order_by(Donation.id.desc())
-            .limit(limit)
-        )
+#: what the donor wall and a member's list show of a donation (rows, not objects:
+#: the campaign page and every donation in a rush read them, ``db.read``)
+_LISTED = (
+    Donation.id,
+    Donation.campaign_id,
+    Donation.user_id,
+    Donation.units,
+    Donation.points,
+    Donation.wall_name,
+    Donation.certificate_no,
+    Donation.created_at,
+    Donation.refunded_at,
+)
+
+
+def recent_donations(campaign_id: int, limit: int = RECENT_DONORS) -> list[Any]:
+    """The donor wall: the latest donations (capped), newest first, as rows."""
+    return db.read(_recent_statement(limit), {"campaign_id": campaign_id}).all()
+
+
+@cache
+def _recent_statement(limit: int) -> sa.Select:
+    return (
+        sa.select(*_LISTED)
+        .where(Donation.campaign_id == sa.bindparam("campaign_id"))
+        .order_by(Donation.id.desc())
+        .limit(limit)
     )
 
 
-def donations_of(user: Any, campaign_id: int | None = None, limit: int = 50) -> list[Donation]:
-    query = sa.select(Donation).where(Donation.user_id == _user_id(user))
-    if campaign_id is not None:
-        query = query.where(Donation.campaign_id == campaign_id)
-    return list(db.session.scalars(query.order_by(Donation.id.desc()).limit(limit)))
+def donations_of(user: Any, campaign_id: int | None = None, limit: int = 50) -> list[Any]:
+    """A member's donations (to one campaign), newest first, as rows."""
+    params = {"user_id": _user_id(user), "campaign_id": campaign_id}
+    return db.read(_donations_of_statement(campaign_id is not None, limit), params).all()
 
 
-def fulfilments_of(campaign_id: int) -> list[Fulfilment]:
-    return list(
-        db.session.scalars(
-            sa.select(Fulfilment)
-            .where(Fulfilment.campaign_id == campaign_id)
-            .order_by(Fulfilment.delivered_on, Fulfilment.id)
+@cache
+def _donations_of_statement(one_campaign: bool, limit: int) -> sa.Select:
+    query = sa.select(*_LISTED).where(Donation.user_id == sa.bindparam("user_id"))
+    if one_campaign:
+        query = query.where(Donation.campaign_id == sa.bindparam("campaign_id"))
+    return query.order_by(Donation.id.desc()).limit(limit)
+
+
+def fulfilments_of(campaign_id: int) -> list[Any]:
+    """A campaign's deliveries, in order, as rows."""
+    return db.read(_fulfilments_statement(), {"campaign_id": campaign_id}).all()
+
+
+@cache
+def _fulfilments_statement() -> sa.Select:
+    return (
+        sa.select(
+            Fulfilment.id,
+            Fulfilment.campaign_id,
+            Fulfilment.quantity,
+            Fulfilment.delivered_on,
+            Fulfilment.note,
+            Fulfilment.upload_id,
         )
+        .where(Fulfilment.campaign_id == sa.bindparam("campaign_id"))
+        .order_by(Fulfilment.delivered_on, Fulfilment.id)
     )
 
 
@@ -323,10 +360,38 @@ def check_accepting(campaign: Campaign, now: datetime | None = None) -> None:
 
 
 def _existing_donation(user_id: int, key: str) -> Donation | None:
-    donation = db.session.scalar(sa.select(Donation).where(Donation.idempotency_key == key))
-    if donation is not None and donation.user_id != user_id:
+    """The donation made with this form, if any (every donation asks, twice): its id and
+    donor first, the donation loaded only when there is one."""
+    found = db.read(_donation_by_key(), {"key": key}).first()
+    if found is None:
+        return None
+    if found.user_id != user_id:
         raise DomainError(_l("This form was already used. Please reload the page and try again."))
-    return donation
+    return db.session.get(Donation, found.id)
+
+
+@cache
+def _donation_by_key() -> sa.Select:
+    return sa.select(Donation.id, Donation.user_id).where(
+        Donation.idempotency_key == sa.bindparam("key")
+    )
+
+
+@cache
+def _donor_name() -> sa.Select:
+    return sa.select(User.name).where(User.id == sa.bindparam("user_id"))
+
+
+@cache
+def _gave_before() -> sa.Select:
+    return (
+        sa.select(Donation.id)
+        .where(
+            Donation.campaign_id == sa.bindparam("campaign_id"),
+            Donation.user_id == sa.bindparam("user_id"),
+        )
+        .limit(1)
+    )
 
 
 def donate(
@@ -350,8 +415,8 @@ def donate(
     found = _existing_donation(user_id, key)
     if found is not None:
         return DonationResult(found, created=False)
-    user = db.session.get(User, user_id)  # before the queue: only its name is shown
-    if user is None:
+    donor = db.read(_donor_name(), {"user_id": user_id}).first()  # before the queue
+    if donor is None:
         raise DomainError(_l("There is no such member."))
     campaign = lock_campaign(campaign_id)  # donations to one campaign queue here
     found = _existing_donation(user_id, key)  # a twin committed while we waited
@@ -362,12 +427,7 @@ def donate(
     units = check_units(campaign, units)
     cost = units * campaign.points_per_unit
     new_donor = (
-        db.session.scalar(
-            sa.select(Donation.id)
-            .where(Donation.campaign_id == campaign.id, Donation.user_id == user_id)
-            .limit(1)
-        )
-        is None
+        db.read(_gave_before(), {"campaign_id": campaign.id, "user_id": user_id}).first() is None
     )
     with db.session.begin_nested():  # a refused debit leaves no half-written donation
         donation = Donation(
@@ -375,7 +435,7 @@ def donate(
             user_id=user_id,
             units=units,
             points=cost,
-            wall_name=mask_name(user.name) if show_on_wall else None,
+            wall_name=mask_name(donor.name) if show_on_wall else None,
             idempotency_key=key,
             certificate_no=new_certificate_no(now),
             created_at=now,
@@ -390,26 +450,43 @@ def donate(
             ref=Ref("donation", donation.id),
         )
         donation.ledger_entry_id = entry.id
-        pledged = db.session.scalar(
-            sa.update(Campaign)
-            .where(
-                Campaign.id == campaign.id,
-                Campaign.status == "open",
-                Campaign.pledged_units + units <= Campaign.target_units,
-            )
-            .values(
-                pledged_units=Campaign.pledged_units + units,
-                donation_count=Campaign.donation_count + 1,
-                donor_count=Campaign.donor_count + (1 if new_donor else 0),
-            )
-            .returning(Campaign.pledged_units)
-            .execution_options(synchronize_session=False)
-        )
+        pledged = db.write(
+            _pledge(),
+            {
+                "campaign_id": campaign.id,
+                "units": units,
+                "new_donors": 1 if new_donor else 0,
+                "now": now,
+            },
+        ).scalar()
         if pledged is None:  # cannot happen under the lock; the database guards it anyway
             raise DomainError(_l("The campaign changed; please try again."), field="units")
         db.session.flush()
     db.session.expire(campaign)
     return DonationResult(donation, created=True)
+
+
+@cache
+def _pledge() -> sa.Update:
+    """Built once (every donation): the units go on the campaign only while it is open
+    and stays within its target."""
+    campaigns = Campaign.__table__
+    units = sa.bindparam("units", type_=campaigns.c.pledged_units.type)
+    return (
+        sa.update(campaigns)
+        .where(
+            campaigns.c.id == sa.bindparam("campaign_id"),
+            campaigns.c.status == "open",
+            campaigns.c.pledged_units + units <= campaigns.c.target_units,
+        )
+        .values(
+            pledged_units=campaigns.c.pledged_units + units,
+            donation_count=campaigns.c.donation_count + 1,
+            donor_count=campaigns.c.donor_count + sa.bindparam("new_donors", type_=sa.Integer),
+            updated_at=sa.bindparam("now", type_=campaigns.c.updated_at.type),
+        )
+        .returning(campaigns.c.pledged_units)
+    )
 
 
 # --- cancel and refund -----------------------------------------------------------

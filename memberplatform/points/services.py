@@ -96,7 +96,10 @@ def lock_account(user: Any) -> PointsAccount:
     """The user's account, created if missing, locked for the rest of the transaction."""
     user_id = _user_id(user)
     insert_ignoring_conflicts(
-        db.session, PointsAccount.__table__, {"user_id": user_id, "balance": 0}, ["user_id"]
+        db.session,
+        PointsAccount.__table__,
+        {"user_id": user_id, "balance": 0, "created_at": utcnow()},
+        ["user_id"],
     )
     account = db.session.scalar(
         sa.select(PointsAccount)
@@ -110,20 +113,33 @@ def lock_account(user: Any) -> PointsAccount:
 
 
 def _existing(idempotency_key: str) -> LedgerEntry | None:
-    return db.session.scalar(
-        sa.select(LedgerEntry).where(LedgerEntry.idempotency_key == idempotency_key)
+    """The entry posted under the key, if any: looked up by its id first (every
+    posting asks, twice; a replay is rare), the entry loaded only when there is one."""
+    entry_id = db.read(_entry_by_key(), {"key": idempotency_key}).scalar()
+    return None if entry_id is None else db.session.get(LedgerEntry, entry_id)
+
+
+@cache
+def _entry_by_key() -> sa.Select:
+    return sa.select(LedgerEntry.id).where(LedgerEntry.idempotency_key == sa.bindparam("key"))
+
+
+@cache
+def _add_to_balance() -> sa.Update:
+    """Built once (every posting): the balance moves only if it stays ≥ 0."""
+    accounts = PointsAccount.__table__
+    amount = sa.bindparam("amount", type_=accounts.c.balance.type)
+    return (
+        sa.update(accounts)
+        .where(accounts.c.id == sa.bindparam("account_id"), accounts.c.balance + amount >= 0)
+        .values(balance=accounts.c.balance + amount)
+        .returning(accounts.c.balance)
     )
 
 
 def _move_balance(account: PointsAccount, amount: int) -> int:
     """Conditionally add ``amount`` (signed); returns the new balance or raises."""
-    new_balance = db.session.scalar(
-        sa.update(PointsAccount)
-        .where(PointsAccount.id == account.id, PointsAccount.balance + amount >= 0)
-        .values(balance=PointsAccount.balance + amount)
-        .returning(PointsAccount.balance)
-        .execution_options(synchronize_session=False)
-    )
+    new_balance = db.write(_add_to_balance(), {"account_id": account.id, "amount": amount}).scalar()
     if new_balance is None:
         current = db.session.scalar(
             sa.select(PointsAccount.balance).where(PointsAccount.id == account.id)
