@@ -343,7 +343,9 @@ class Database:
             sessions = self.session.registry
             pending = sessions.has() and _has_changes(sessions())
             prepared = [prepare(statement, engine.dialect) for statement, _ in reads]
-            if _reads_only() and not pending and all(prepared):
+            # a statement planned per execution is not PREPAREd by name either
+            batchable = all(p is not None and not p.driver_options for p in prepared)
+            if _reads_only() and not pending and batchable:
                 connection = _reader(engine).driver_connection
                 return run_batch(
                     [(p, params) for p, (_, params) in zip(prepared, reads, strict=True)],

@@ -21,6 +21,12 @@ which SQLAlchemy computes per execution, keeps a statement out); their
 (an expanding ``IN``, escaped parameter names) or whose rows would not make
 attribute names returns ``None`` from :func:`prepare` and runs through
 SQLAlchemy as before.
+
+psycopg prepares a statement on the server once it has run a few times, and
+PostgreSQL may then keep one generic plan for every value. Where the best plan
+depends on the value (a column whose values are skewed), the statement says
+``.execution_options(plan_per_execution=True)`` and is planned with its values
+each time.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class Prepared:
     __slots__ = (
         "binds",
         "defaults",
+        "driver_options",
         "name",
         "positional",
         "processors",
@@ -57,8 +64,20 @@ class Prepared:
         "types",
     )
 
-    def __init__(self, compiled: sa.engine.Compiled, columns: dict[str, Any], dialect: Any) -> None:
+    def __init__(
+        self,
+        compiled: sa.engine.Compiled,
+        columns: dict[str, Any],
+        dialect: Any,
+        plan_per_execution: bool = False,
+    ) -> None:
         self.sql: str = compiled.string
+        #: keyword arguments of the driver's ``execute``: a statement whose best plan
+        #: depends on its values (skewed data) is not prepared by psycopg, so PostgreSQL
+        #: plans it with them every time instead of settling on one generic plan
+        self.driver_options: dict[str, Any] = (
+            {"prepare": False} if plan_per_execution and dialect.name == "postgresql" else {}
+        )
         self.types = [column.type for column in columns.values()]
         self.positional: tuple[str, ...] | None = (
             tuple(compiled.positiontup or ()) if dialect.positional else None
@@ -157,7 +176,8 @@ def _compile(statement: sa.Executable, dialect: Any) -> Prepared | None:
         for key in columns
     ):
         return None
-    return Prepared(compiled, columns, dialect)
+    per_execution = bool(statement.get_execution_options().get("plan_per_execution"))
+    return Prepared(compiled, columns, dialect, per_execution)
 
 
 #: Python values a constant of the statement may have to be written into its SQL
@@ -253,7 +273,7 @@ def run(
         engine.dispatch.before_cursor_execute(
             connection, cursor, prepared.sql, parameters, None, False
         )
-        cursor.execute(prepared.sql, parameters)
+        cursor.execute(prepared.sql, parameters, **prepared.driver_options)
         if cursor.description is None:  # a write without RETURNING
             return Rows([], cursor.rowcount)
         rows = _rows(prepared, cursor, dialect)

@@ -218,3 +218,31 @@ def test_a_write_sqlalchemy_must_complete_runs_through_it(app, make_user):
         ).all()
         assert len(made) == 2 and all(n.created_at is not None for n in made)
         assert sorted(n.params == {"n": 1} for n in made) == [False, True]
+
+
+def test_a_statement_planned_per_execution_is_never_prepared_on_the_server(app, make_user):
+    """``plan_per_execution``: psycopg prepares a statement on the server after a few
+    runs, and PostgreSQL may then use one generic plan for every value; a statement over
+    skewed data (the donor wall) is sent unprepared, so it is planned with its values."""
+    user = make_user()
+    planned = (
+        sa.select(User.id.label("planned_id"))
+        .where(User.id == sa.bindparam("user_id"))
+        .execution_options(plan_per_execution=True)
+    )
+    generic = sa.select(User.name.label("generic_name")).where(User.id == sa.bindparam("user_id"))
+    with app.test_request_context("/", method="POST"):
+        dialect = db.engine.dialect
+        for _ in range(8):
+            assert db.read(planned, {"user_id": user.id}).scalar_one() == user.id
+            assert db.read(generic, {"user_id": user.id}).scalar_one() == user.name
+        if dialect.name == "postgresql":
+            on_server = " ".join(
+                db.session.execute(sa.text("SELECT statement FROM pg_prepared_statements"))
+                .scalars()
+                .all()
+            )
+            assert "generic_name" in on_server and "planned_id" not in on_server
+        else:  # SQLite plans every statement with its values
+            assert prepared.prepare(planned, dialect).driver_options == {}
+        db.session.rollback()
