@@ -104,7 +104,7 @@ def index():  # access: anyone
 def _donate_context(campaign: Campaign, form: DonateForm | None = None, **extra: Any) -> dict:
     form = form or DonateForm(formdata=None)
     form.ensure_key()
-    mine: list[Donation] = []
+    mine: list[Any] = []  # rows (services.donations_of)
     balance = None
     if current_user.is_authenticated:
         balance = points.balance_of(current_user)
