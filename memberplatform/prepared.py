@@ -274,7 +274,9 @@ def run(
             connection, cursor, prepared.sql, parameters, None, False
         )
         cursor.execute(prepared.sql, parameters, **prepared.driver_options)
-        if cursor.description is None:  # a write without RETURNING
+        # a write without RETURNING (known from the statement: psycopg's
+        # ``description`` builds an object per column every time it is read)
+        if not prepared.types:
             return Rows([], cursor.rowcount)
         rows = _rows(prepared, cursor, dialect)
         rows.rowcount = cursor.rowcount  # after the fetch: SQLite counts as it reads

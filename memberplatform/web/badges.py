@@ -11,7 +11,7 @@ With templates reloaded on change (debug), a badge is rendered every time.
 
 from __future__ import annotations
 
-from flask import Response, current_app, make_response, render_template, request
+from flask import Response, current_app, render_template, request
 from flask_babel import get_locale
 from markupsafe import Markup
 
@@ -37,8 +37,9 @@ def badge(template: str, count: int) -> Markup:
 
 def fragment(html: Markup) -> Response:
     """A badge as the response to its htmx refresh (the same HTML as in the header)."""
-    response = make_response(html)
-    response.vary.add("HX-Request")
+    # the response built directly: Flask's make_response works out what it was given
+    response = current_app.response_class(html)
+    response.headers["Vary"] = "HX-Request"
     return response
 
 

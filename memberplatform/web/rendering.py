@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, make_response, redirect, render_template, request
+from flask import Response, current_app, make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
 
@@ -27,8 +27,8 @@ def render(
         body = render_block(template, fragment, **context)
     else:
         body = render_template(template, **context)
-    response = make_response(body, status)
-    response.vary.add("HX-Request")
+    response = current_app.response_class(body, status)  # Flask's make_response, direct
+    response.headers["Vary"] = "HX-Request"
     return response
 
 

@@ -72,6 +72,12 @@ class ThrottledRefreshSessionInterface(SecureCookieSessionInterface):
         return session.modified or self._refresh_due(app, session)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if session and (session.modified or self._refresh_due(app, session)):
+        if session and not session.modified and not self._refresh_due(app, session):
+            # unchanged and recently issued: no cookie to send (Flask would work out
+            # the cookie's seven attributes before finding that out)
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
+        if session:
             session[ISSUED_KEY] = int(time.time())  # marks it modified: saved below
         super().save_session(app, session, response)

@@ -24,6 +24,8 @@ def test_unchanged_session_is_resent_only_when_the_refresh_is_due(
         assert abs(session[sessions.ISSUED_KEY] - time.time()) < 60
     quiet = client.get("/points/badge", headers=HX)
     assert quiet.status_code == 200 and _set_cookie(quiet) is None
+    # no cookie sent, but the answer still depends on it (and on being an htmx request)
+    assert {"Cookie", "HX-Request"} <= set(quiet.vary)
     later = time.time() + 301  # five minutes on
     monkeypatch.setattr(sessions.time, "time", lambda: later)
     refreshed = client.get("/points/badge", headers=HX)
