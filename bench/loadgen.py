@@ -35,6 +35,21 @@ class Result:
         return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))]
 
 
+def merged(results: list[Result]) -> Result:
+    """Several runs of the same requests as one (their requests over their seconds)."""
+    statuses: dict[int, int] = {}
+    for result in results:
+        for status, count in result.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    return Result(
+        requests=sum(r.requests for r in results),
+        errors=sum(r.errors for r in results),
+        seconds=sum(r.seconds for r in results),
+        latencies_ms=[ms for r in results for ms in r.latencies_ms],
+        statuses=statuses,
+    )
+
+
 def _connection_loop(base: str, paths, cookies, headers, deadline, sink, lock):
     parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)

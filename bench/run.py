@@ -2,10 +2,13 @@
 
 Every figure is a ratio to the baseline app (bare Flask + Jinja, no database)
 under the same gunicorn settings, measured side by side: the baseline server runs
-through the whole bench and is measured again right before each block of pages
-and right before the rushes, and each ratio is taken against the measurement next
-to it, so a shared machine whose speed drifts over the minutes of a run still gives
-comparable ratios. Prints one table and writes bench/results/latest.json.
+through the whole bench. For each engine both scales are seeded and served at once,
+and each page is measured in two halves, alternating between them (small, large,
+small, large), the baseline half right before the pages and half right after; the
+rushes have a baseline measured right before them. So a shared machine whose speed
+drifts over the minutes of a run gives comparable ratios, and the large scale's
+p99 is compared with the small's taken in the same minutes. Prints one table and
+writes bench/results/latest.json.
 """
 
 from __future__ import annotations
@@ -328,9 +331,25 @@ def demo_ids(app) -> dict[str, int]:
     return ids
 
 
-def measure_scale(
-    engine_name: str, scale: str, url: str, seconds: float, baseline: Server | None = None
-) -> dict:
+@dataclass
+class Block:
+    """One database at one scale, seeded, with its gunicorn server up."""
+
+    engine_name: str
+    scale: str
+    url: str
+    app: Any
+    seeded: dict
+    ids: dict
+    first: int
+    cookies: dict[str, list[str]]
+    tokens: dict[str, tuple[int, str]]
+    server: Server
+    rows: list[dict] = field(default_factory=list)
+
+
+def open_block(engine_name: str, scale: str, url: str) -> Block:
+    """Migrate, seed ``scale``'s data and start the platform's gunicorn on it."""
     members, entries = SCALES.get(scale, RUSH_ONLY)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": False})
     flask_cmd(url, "db-upgrade")
@@ -347,69 +366,115 @@ def measure_scale(
     ids = demo_ids(app)
     first = seeded["first_user_id"]
     member_ids = list(range(first, first + min(members, 500)))
-    cookies = [cookie_for(app, uid, f"bench{uid:027d}")[0] for uid in member_ids]
-    cookie_by = {
-        "member": cookies,
-        "lawyer": [cookie_for(app, ids["lawyer"], ids["lawyer_token"])[0]],
-        "admin": [cookie_for(app, ids["admin"], ids["admin_token"])[0]],
-    }
-    tokens = {
-        "member": (first, f"bench{first:027d}"),
-        "lawyer": (ids["lawyer"], ids["lawyer_token"]),
-        "admin": (ids["admin"], ids["admin_token"]),
-    }
-    server = start_gunicorn("wsgi:app", {"DATABASE_URL": url}, ready="/healthz")
-    rows = []
-    block_baseline = rush_baseline = None
-    try:
-        if baseline is not None and scale in SCALES:  # the pages' side-by-side baseline
-            block_baseline = measure_baseline(baseline, seconds)
-        for page in pages(ids) if scale in SCALES else ():
-            if ONLY_PAGES and page.label not in ONLY_PAGES:
-                continue
-            path = resolve(app, page)
+    return Block(
+        engine_name=engine_name,
+        scale=scale,
+        url=url,
+        app=app,
+        seeded=seeded,
+        ids=ids,
+        first=first,
+        cookies={
+            "member": [cookie_for(app, uid, f"bench{uid:027d}")[0] for uid in member_ids],
+            "lawyer": [cookie_for(app, ids["lawyer"], ids["lawyer_token"])[0]],
+            "admin": [cookie_for(app, ids["admin"], ids["admin_token"])[0]],
+        },
+        tokens={
+            "member": (first, f"bench{first:027d}"),
+            "lawyer": (ids["lawyer"], ids["lawyer_token"]),
+            "admin": (ids["admin"], ids["admin_token"]),
+        },
+        server=start_gunicorn("wsgi:app", {"DATABASE_URL": url}, ready="/healthz"),
+    )
+
+
+def measure_pages(blocks: list[Block], baseline: Server | None, seconds: float) -> dict | None:
+    """Every page on every block, side by side: each page is measured in two halves,
+    each half a slice of the baseline then the page on each block in turn (baseline,
+    small, large, baseline, small, large), so the machine's drift over seconds and
+    minutes falls on the baseline and every scale alike. Each row keeps the baseline
+    measured with it (``baseline_rps``: its ratio's denominator). Returns all the
+    baseline's slices as one measurement; each block's rows are filled in."""
+    slices: list[loadgen.Result] = []
+    if baseline is not None:
+        loadgen.run_get(baseline.url, ["/"], seconds=0.5)  # warm-up
+    for page in pages(blocks[0].ids):
+        if ONLY_PAGES and page.label not in ONLY_PAGES:
+            continue
+        headers = {"HX-Request": "true"} if page.htmx else {}
+        paths = {id(block): resolve(block.app, page) for block in blocks}
+        measured: dict[int, list[loadgen.Result]] = {id(block): [] for block in blocks}
+        next_to_it: list[loadgen.Result] = []
+        for half in range(2):
+            if baseline is not None:
+                next_to_it.append(loadgen.run_get(baseline.url, ["/"], seconds=seconds / 4))
+            for block in blocks:
+                path = paths[id(block)]
+                if path is None:
+                    continue
+                cookies = block.cookies[page.who]
+                if half == 0:  # warm-up
+                    loadgen.run_get(
+                        block.server.url, [path], cookies=cookies, headers=headers, seconds=0.5
+                    )
+                measured[id(block)].append(
+                    loadgen.run_get(
+                        block.server.url,
+                        [path],
+                        cookies=cookies,
+                        headers=headers,
+                        seconds=seconds / 2,
+                    )
+                )
+        slices += next_to_it
+        for block in blocks:
+            path = paths[id(block)]
             if path is None:
-                rows.append({"page": page.label, "available": False})
+                block.rows.append({"page": page.label, "available": False})
                 continue
-            headers = {"HX-Request": "true"} if page.htmx else {}
-            loadgen.run_get(
-                server.url, [path], cookies=cookie_by[page.who], headers=headers, seconds=0.5
-            )  # warm-up
-            result = loadgen.run_get(
-                server.url, [path], cookies=cookie_by[page.who], headers=headers, seconds=seconds
-            )
-            uid, token = tokens[page.who]
-            rows.append(
-                {
-                    "page": page.label,
-                    "path": path,
-                    "available": True,
-                    "rps": round(result.rps, 1),
-                    "p50_ms": round(result.percentile(50), 2),
-                    "p99_ms": round(result.percentile(99), 2),
-                    "errors": result.errors,
-                    "statuses": result.statuses,
-                    "sql": sql_count(app, path, uid, token, page.htmx),
-                }
-            )
-        peak = server.peak_rss_mb()
+            result = loadgen.merged(measured[id(block)])
+            uid, token = block.tokens[page.who]
+            row = {
+                "page": page.label,
+                "path": path,
+                "available": True,
+                "rps": round(result.rps, 1),
+                "p50_ms": round(result.percentile(50), 2),
+                "p99_ms": round(result.percentile(99), 2),
+                "errors": result.errors,
+                "statuses": result.statuses,
+                "sql": sql_count(block.app, path, uid, token, page.htmx),
+            }
+            if next_to_it:
+                row["baseline_rps"] = round(loadgen.merged(next_to_it).rps, 1)
+            block.rows.append(row)
+    return summary(loadgen.merged(slices)) if slices else None
+
+
+def close_block(block: Block, baseline: Server | None, seconds: float, page_baseline) -> dict:
+    """The block's rushes (at the large and rush-only scales), integrity check and
+    export, then its result; the server is stopped."""
+    app, ids, first = block.app, block.ids, block.first
+    try:
+        peak = block.server.peak_rss_mb()
         rush_rows = []
-        if scale != "small":
+        rush_baseline = None
+        if block.scale != "small":
             rush_ids = rushes.prepare(app, ids["admin"], ids.get("campaign"))
             pool = [(uid, f"bench{uid:027d}") for uid in range(first + 1000, first + 8000)]
             if baseline is not None:
                 rush_baseline = measure_baseline(baseline, seconds)
-            rush_rows = rushes.run(app, server.url, pool, cookie_for, rush_ids)
+            rush_rows = rushes.run(app, block.server.url, pool, cookie_for, rush_ids)
     finally:
-        logged_errors = server.stop()
-    integrity = flask_cmd(url, "check-integrity")
-    export = measure_export(app, url, ids) if scale == "large" else None
+        logged_errors = block.server.stop()
+    integrity = flask_cmd(block.url, "check-integrity")
+    export = measure_export(app, block.url, ids) if block.scale == "large" else None
     return {
-        "engine": engine_name,
-        "scale": scale,
-        "seeded": seeded,
-        "pages": rows,
-        "baseline": block_baseline,
+        "engine": block.engine_name,
+        "scale": block.scale,
+        "seeded": block.seeded,
+        "pages": block.rows,
+        "baseline": page_baseline if block.scale in SCALES else None,
         "rush_baseline": rush_baseline,
         "worker_peak_rss_mb": round(peak, 1),
         "server_errors_logged": logged_errors,
@@ -448,8 +513,15 @@ def measure_export(app, url: str, ids: dict) -> dict | None:
 
 def measure_baseline(server: Server, seconds: float) -> dict:
     """The baseline server's req/s now (it stays up, idle, between measurements)."""
+    return summary(baseline_half(server, seconds))
+
+
+def baseline_half(server: Server, seconds: float) -> loadgen.Result:
     loadgen.run_get(server.url, ["/"], seconds=0.5)
-    result = loadgen.run_get(server.url, ["/"], seconds=seconds)
+    return loadgen.run_get(server.url, ["/"], seconds=seconds)
+
+
+def summary(result: loadgen.Result) -> dict:
     return {
         "rps": round(result.rps, 1),
         "p50_ms": round(result.percentile(50), 2),
@@ -465,12 +537,18 @@ def base_rps(results: dict, block: dict | None = None, *, rush: bool = False) ->
     return (found or results["baseline"])["rps"] or 1
 
 
+def ratio(results: dict, block: dict, row: dict) -> float:
+    """A page's req/s over the baseline measured with it (the block's for older runs)."""
+    return row["rps"] / (row.get("baseline_rps") or base_rps(results, block))
+
+
 def report(results: dict) -> str:
     lines = [
         f"baseline (bare Flask + Jinja, {WORKERS} workers): "
         f"{results['baseline']['rps']} req/s, p99 {results['baseline']['p99_ms']} ms "
-        "at the start; each block's ratios are taken against the baseline measured "
-        "right before it"
+        "at the start; each page's ratio is taken against the baseline measured in "
+        "slices with it (the block's line: all those slices), the rushes' against the "
+        "one right before them"
     ]
     header = (
         f"{'engine':10} {'scale':6} {'page':22} {'req/s':>8} {'ratio':>6} {'p50 ms':>8} "
@@ -491,7 +569,7 @@ def report(results: dict) -> str:
                 continue
             lines.append(
                 f"{block['engine']:10} {block['scale']:6} {row['page']:22} {row['rps']:8.1f} "
-                f"{row['rps'] / base:6.2f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
+                f"{ratio(results, block, row):6.2f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} "
                 f"{row['sql']:4d} {row['errors']:4d}"
             )
         lines.append(
@@ -523,26 +601,27 @@ def report(results: dict) -> str:
 
 def verdicts(results: dict) -> list[str]:
     out = []
-    bases = {(b["engine"], b["scale"]): base_rps(results, b) for b in results["runs"]}
+    blocks = {(b["engine"], b["scale"]): b for b in results["runs"]}
     by = {
         (b["engine"], b["scale"]): {r["page"]: r for r in b["pages"] if r["available"]}
         for b in results["runs"]
     }
     for (engine, scale), rows in by.items():
-        base = bases[(engine, scale)]
+        block = blocks[(engine, scale)]
         me = rows.get("/me")
         if me:
-            ok = me["rps"] / base >= TARGETS["me_ratio"]
+            me_ratio = ratio(results, block, me)
+            ok = me_ratio >= TARGETS["me_ratio"]
             out.append(
-                f"{'PASS' if ok else 'MISS'} /me ÷ baseline {me['rps'] / base:.3f} "
+                f"{'PASS' if ok else 'MISS'} /me ÷ baseline {me_ratio:.3f} "
                 f"≥ {TARGETS['me_ratio']} ({engine}, {scale})"
             )
         for frag in ("progress fragment", "points badge"):
             if frag in rows:
-                ratio = rows[frag]["rps"] / base
-                ok = ratio >= TARGETS["fragment_ratio"]
+                frag_ratio = ratio(results, block, rows[frag])
+                ok = frag_ratio >= TARGETS["fragment_ratio"]
                 out.append(
-                    f"{'PASS' if ok else 'MISS'} {frag} ÷ baseline {ratio:.3f} "
+                    f"{'PASS' if ok else 'MISS'} {frag} ÷ baseline {frag_ratio:.3f} "
                     f"≥ {TARGETS['fragment_ratio']} ({engine}, {scale})"
                 )
         worst = max((r["sql"] for r in rows.values()), default=0)
@@ -552,18 +631,18 @@ def verdicts(results: dict) -> list[str]:
         )
     for block in results["runs"]:
         for rush in block.get("rushes") or []:
-            ratio = rush["per_second"] / base_rps(results, block, rush=True)
+            rush_ratio = rush["per_second"] / base_rps(results, block, rush=True)
             ok = rush["errors"] == 0
             line = f"rush {rush['rush']} ({block['engine']}): errors {rush['errors']}"
             if rush["rush"].startswith("1,000 kits"):
                 oversold = rush["outcome"].get("claims", 0) > rushes.KITS
-                ok = ok and not oversold and ratio >= TARGETS["kit_claims_ratio"]
+                ok = ok and not oversold and rush_ratio >= TARGETS["kit_claims_ratio"]
                 line += (
-                    f", oversold {int(oversold)}, claims/s ÷ baseline {ratio:.3f} "
+                    f", oversold {int(oversold)}, claims/s ÷ baseline {rush_ratio:.3f} "
                     f"≥ {TARGETS['kit_claims_ratio']}"
                 )
             else:
-                line += f", throughput ÷ baseline {ratio:.3f}"
+                line += f", throughput ÷ baseline {rush_ratio:.3f}"
             out.append(f"{'PASS' if ok else 'MISS'} {line}")
         export = block.get("export")
         if export and export.get("ratio"):
@@ -610,10 +689,22 @@ def main() -> int:
             "runs": [],
         }
         for engine_name in engines:
-            for scale in args.scales.split(","):
-                with database(engine_name, workdir) as url:
-                    block = measure_scale(engine_name, scale, url, args.seconds, baseline)
-                    results["runs"].append(block)
+            # every scale's database and server up at once, so the pages are measured
+            # side by side; on an error the servers stop and the databases go
+            with contextlib.ExitStack() as stack:
+                blocks = []
+                for scale in args.scales.split(","):
+                    url = stack.enter_context(database(engine_name, workdir))
+                    blocks.append(open_block(engine_name, scale, url))
+                    stack.callback(blocks[-1].server.stop)
+                measured = [b for b in blocks if b.scale in SCALES]
+                page_baseline = (
+                    measure_pages(measured, baseline, args.seconds) if measured else None
+                )
+                for block in blocks:  # each block's rushes in turn, then its server stops
+                    results["runs"].append(
+                        close_block(block, baseline, args.seconds, page_baseline)
+                    )
     finally:
         baseline.stop()
     results["verdicts"] = verdicts(results)

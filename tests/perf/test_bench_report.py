@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from bench import run
+from types import SimpleNamespace
+
+from bench import loadgen, run
 
 
 def _page(label: str, rps: float, p99: float = 10.0, sql: int = 1) -> dict:
@@ -100,3 +102,50 @@ def test_a_p99_growth_just_over_its_target_does_not_print_as_the_target():
     )
     line = next(v for v in run.verdicts(results) if "p99 large/small /me" in v)
     assert line == "MISS p99 large/small /me 1.253 ≤ 1.25 (sqlite)"
+
+
+def test_runs_of_the_same_requests_merge_into_one_measurement():
+    first = loadgen.Result(100, 1, 1.0, [1.0] * 99 + [50.0], {200: 99, 500: 1})
+    second = loadgen.Result(300, 0, 1.0, [2.0] * 300, {200: 300})
+    both = loadgen.merged([first, second])
+    assert (both.requests, both.errors, both.seconds) == (400, 1, 2.0)
+    assert both.rps == 200.0 and both.statuses == {200: 399, 500: 1}
+    assert both.percentile(50) == 2.0 and both.percentile(99.9) == 50.0
+
+
+def test_each_page_is_measured_in_halves_alternating_with_the_baseline_and_scales(
+    monkeypatch,
+):
+    """Baseline, small, large, baseline, small, large for every page (warm-ups first):
+    drift over the run falls on the baseline and both scales alike, and each page's
+    ratio is taken against the baseline measured with it."""
+    calls: list[tuple[str, float]] = []
+    rps = {"base": 40, "small": 10, "large": 5}
+
+    def run_get(url, paths, cookies=None, headers=None, seconds=1.0, **kwargs):
+        calls.append((url, seconds))
+        count = int(rps[url] * seconds * 2)
+        return loadgen.Result(count, 0, seconds, [1.0] * count, {200: count})
+
+    monkeypatch.setattr(run.loadgen, "run_get", run_get)
+    monkeypatch.setattr(run, "resolve", lambda app, page: "/" + page.label)
+    monkeypatch.setattr(run, "sql_count", lambda *args: 1)
+    monkeypatch.setattr(run, "pages", lambda ids: [run.Page("/me", "home.me")])
+
+    def block(scale: str) -> run.Block:
+        server = SimpleNamespace(url=scale)
+        cookies = {"member": ["c"]}
+        return run.Block(
+            "sqlite", scale, "", None, {}, {}, 1, cookies, {"member": (1, "t")}, server
+        )
+
+    small, large = block("small"), block("large")
+    baseline = run.measure_pages([small, large], SimpleNamespace(url="base"), 3.0)
+    measured = [url for url, seconds in calls if seconds != 0.5]
+    assert measured == ["base", "small", "large", "base", "small", "large"]
+    assert [url for url, seconds in calls if seconds == 0.5] == ["base", "small", "large"]
+    assert (small.rows[0]["rps"], large.rows[0]["rps"], baseline["rps"]) == (20, 10, 80)
+    results = {"baseline": {"rps": 1.0}, "runs": []}
+    block_result = {"engine": "sqlite", "scale": "small", "baseline": baseline}
+    assert run.ratio(results, block_result, small.rows[0]) == 0.25
+    assert run.ratio(results, block_result, {"rps": 20}) == 0.25  # a row without its own
