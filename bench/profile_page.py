@@ -45,6 +45,7 @@ def per_request_us(wsgi, environ_factory, seconds: float) -> float:
         b"".join(wsgi(environ_factory(), start_response))
     best = float("inf")
     rounds = max(5, round(seconds / 0.2))
+    per_request_us.count = 0
     for _ in range(rounds):  # the best round: a shared machine only ever adds time
         count = 0
         started, cpu = time.perf_counter(), time.process_time()
@@ -55,11 +56,38 @@ def per_request_us(wsgi, environ_factory, seconds: float) -> float:
             with contextlib.suppress(AttributeError):
                 body.close()
             count += 1
+        per_request_us.count += count
         wall = (time.perf_counter() - started) / count * 1e6
         if wall < best:
             best = wall
             per_request_us.cpu_us = (time.process_time() - cpu) / count * 1e6
     return best
+
+
+def server_cpu(url: str) -> float:
+    """CPU seconds PostgreSQL's backends for ``url``'s database have used (0 on SQLite):
+    what a request costs the database server, which shares the machine's cores."""
+    if not url.startswith("postgresql"):
+        return 0.0
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            pids = conn.scalars(
+                sa.text(
+                    "SELECT pid FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -151,12 +179,15 @@ def measure(args: argparse.Namespace, url: str) -> int:
             env.pop("HTTP_USER_AGENT", None)  # as the load generator sends it
             return env
 
+        server_before = server_cpu(url)
         cost = per_request_us(app.wsgi_app, environ, args.seconds)
+        server_us = (server_cpu(url) - server_before) / per_request_us.count * 1e6
         sql = run.sql_count(app, path, *who[page.who], page.htmx)
         ratio = cost / base
         print(
             f"{page.label:22} {cost:8.0f} µs/request  ×{ratio:5.2f} of the baseline, {sql} SQL"
-            f"  ({per_request_us.cpu_us:.0f} µs of this process's CPU)"
+            f"  ({per_request_us.cpu_us:.0f} µs of this process's CPU"
+            + (f", {server_us:.0f} µs of PostgreSQL's)" if url.startswith("postgresql") else ")")
         )
         if args.profile:
             profile(app.wsgi_app, environ)
