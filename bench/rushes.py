@@ -64,8 +64,11 @@ def prepare(app, admin_id: int, campaign_id: int | None) -> dict[str, Any]:
     return ids
 
 
-def run(app, base_url: str, members: list[tuple[int, str]], cookie_for, ids: dict) -> list[dict]:
-    """``members``: (user id, session token) of distinct members, at least 6,582 of them."""
+def run(
+    app, base_url: str, members: list[tuple[int, str]], cookie_for, ids: dict, after_each=None
+) -> list[dict]:
+    """``members``: (user id, session token) of distinct members, at least 6,582 of them.
+    ``after_each(label)`` is called once each rush is over."""
     results = []
     groups = {
         "kits": members[:KIT_MEMBERS],
@@ -117,6 +120,8 @@ def run(app, base_url: str, members: list[tuple[int, str]], cookie_for, ids: dic
                 "outcome": outcome(app, group, ids),
             }
         )
+        if after_each is not None:
+            after_each(label)
     return results
 
 

@@ -87,7 +87,7 @@ def test_the_report_prints_each_blocks_baseline():
     results["verdicts"] = run.verdicts(results)
     text = run.report(results)
     assert "(baseline next to it)" in text and "2000.0" in text
-    assert "baseline next to the rushes   1500.0 req/s" in text
+    assert "baseline around the kit rush    1500.0 req/s" in text
     me_small = next(line for line in text.splitlines() if "small  /me" in line)
     assert me_small.split()[4] == "0.25"  # the ratio column: against 2,000, not 3,000
 
@@ -149,3 +149,34 @@ def test_each_page_is_measured_in_halves_alternating_with_the_baseline_and_scale
     block_result = {"engine": "sqlite", "scale": "small", "baseline": baseline}
     assert run.ratio(results, block_result, small.rows[0]) == 0.25
     assert run.ratio(results, block_result, {"rps": 20}) == 0.25  # a row without its own
+
+
+def test_the_kit_rushs_baseline_is_measured_half_before_and_half_after_it(monkeypatch):
+    events: list[str] = []
+
+    def baseline_half(server, seconds):
+        events.append("baseline")
+        return loadgen.Result(100, 0, seconds, [1.0] * 100, {200: 100})
+
+    def rushes_run(app, url, pool, cookie_for, ids, after_each=None):
+        for label in ("1,000 kits / 3,000 members", "3,382 donors, 1 mask each"):
+            events.append(label)
+            after_each(label)
+        return []
+
+    monkeypatch.setattr(run, "baseline_half", baseline_half)
+    monkeypatch.setattr(run.rushes, "run", rushes_run)
+    monkeypatch.setattr(run.rushes, "prepare", lambda *args: {})
+    monkeypatch.setattr(run, "flask_cmd", lambda *args: "OK: 29 checks passed.")
+    monkeypatch.setattr(run, "measure_export", lambda *args: None)
+    server = SimpleNamespace(url="rush", peak_rss_mb=lambda: 80.0, stop=lambda: 0)
+    ids = {"admin": 1, "campaign": None}
+    block = run.Block("sqlite", "rush", "", None, {}, ids, 1, {}, {}, server)
+    result = run.close_block(block, SimpleNamespace(url="base"), 3.0, None)
+    assert events == [
+        "baseline",
+        "1,000 kits / 3,000 members",
+        "baseline",
+        "3,382 donors, 1 mask each",
+    ]
+    assert result["rush_baseline"]["rps"] == round(200 / 3.0, 1)
