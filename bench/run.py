@@ -402,7 +402,11 @@ def measure_pages(blocks: list[Block], baseline: Server | None, seconds: float) 
         if ONLY_PAGES and page.label not in ONLY_PAGES:
             continue
         headers = {"HX-Request": "true"} if page.htmx else {}
-        paths = {id(block): resolve(block.app, page) for block in blocks}
+        # each block's own ids (its campaign) in the page's URL
+        paths = {
+            id(block): resolve(block.app, *[p for p in pages(block.ids) if p.label == page.label])
+            for block in blocks
+        }
         measured: dict[int, list[loadgen.Result]] = {id(block): [] for block in blocks}
         next_to_it: list[loadgen.Result] = []
         for half in range(2):

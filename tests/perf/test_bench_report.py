@@ -128,19 +128,25 @@ def test_each_page_is_measured_in_halves_alternating_with_the_baseline_and_scale
         return loadgen.Result(count, 0, seconds, [1.0] * count, {200: count})
 
     monkeypatch.setattr(run.loadgen, "run_get", run_get)
-    monkeypatch.setattr(run, "resolve", lambda app, page: "/" + page.label)
+    monkeypatch.setattr(run, "resolve", lambda app, page: f"/me/{page.values['id']}")
     monkeypatch.setattr(run, "sql_count", lambda *args: 1)
-    monkeypatch.setattr(run, "pages", lambda ids: [run.Page("/me", "home.me")])
 
-    def block(scale: str) -> run.Block:
+    def pages(ids):
+        return [run.Page("/me", "home.me", values={"id": ids["campaign"]})]
+
+    monkeypatch.setattr(run, "pages", pages)
+
+    def block(scale: str, campaign: int) -> run.Block:
         server = SimpleNamespace(url=scale)
         cookies = {"member": ["c"]}
+        ids = {"campaign": campaign}
         return run.Block(
-            "sqlite", scale, "", None, {}, {}, 1, cookies, {"member": (1, "t")}, server
+            "sqlite", scale, "", None, {}, ids, 1, cookies, {"member": (1, "t")}, server
         )
 
-    small, large = block("small"), block("large")
+    small, large = block("small", 7), block("large", 8)
     baseline = run.measure_pages([small, large], SimpleNamespace(url="base"), 3.0)
+    assert (small.rows[0]["path"], large.rows[0]["path"]) == ("/me/7", "/me/8")  # its own ids
     measured = [url for url, seconds in calls if seconds != 0.5]
     assert measured == ["base", "small", "large", "base", "small", "large"]
     assert [url for url, seconds in calls if seconds == 0.5] == ["base", "small", "large"]
