@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import current_app
 
 from memberplatform.db import utcnow
@@ -64,10 +65,13 @@ def lapsed_offers(rules: SeatRules, parent_id: int, now: datetime) -> list[Any]:
 
 
 def lock_parent(rules: SeatRules, parent_id: int) -> Any:
-    """The parent row, fresh and locked for the rest of the transaction (or None)."""
+    """The parent row, fresh and locked for the rest of the transaction (or None).
+    Its relationships load when used (a seat needs the row's counters, not a
+    course's lessons)."""
     return db.session.scalar(
         sa.select(rules.parent)
         .where(rules.parent.id == parent_id)
+        .options(so.lazyload("*"))
         .with_for_update(of=rules.parent)
         .execution_options(populate_existing=True)
     )

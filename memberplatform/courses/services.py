@@ -328,6 +328,13 @@ def progress_of(enrolment: Enrolment) -> Progress:
     return Progress(done or 0, total or 0)
 
 
+def progress_in(course: Course, done_lesson_ids: set[int]) -> Progress:
+    """:func:`progress_of` from what a course page has loaded already: the course's
+    lessons and the enrolment's :func:`done_lesson_ids`."""
+    lesson_ids = {lesson.id for lesson in course.lessons}
+    return Progress(len(done_lesson_ids & lesson_ids), len(lesson_ids))
+
+
 def progress_for(enrolments: list[Enrolment]) -> dict[int, Progress]:
     """Progress of many enrolments in two statements (for lists such as /me)."""
     if not enrolments:

@@ -66,6 +66,18 @@ def load_course(course_id: int) -> Course:
     return course
 
 
+#: a course's status, for :func:`check_course_visible`
+_STATUS = sa.select(Course.status).where(Course.id == sa.bindparam("course_id"))
+
+
+def check_course_visible(course_id: int) -> None:
+    """:func:`load_course`'s 404 without loading the course and its lessons: for a
+    view whose service loads the course itself, locked."""
+    status = db.read(_STATUS, {"course_id": course_id}).scalar()
+    if status is None or (status == "draft" and not _is_staff()):
+        abort(404)
+
+
 def load_lesson(course: Course, lesson_id: int) -> Lesson:
     lesson = db.session.get(Lesson, lesson_id)
     if lesson is None or lesson.course_id != course.id:
@@ -106,12 +118,13 @@ def index():  # access: anyone
 def _detail_context(course: Course) -> dict[str, Any]:
     enrolment = services.enrolment_of(_me(), course.id)
     holding = enrolment is not None and enrolment.status == "enrolled"
+    done = services.done_lesson_ids(enrolment) if holding else set()
     return {
         "course": course,
         "enrolment": enrolment,
         "rank": services.waitlist_rank(enrolment) if enrolment else None,
-        "progress": services.progress_of(enrolment) if holding else None,
-        "done": services.done_lesson_ids(enrolment) if holding else set(),
+        "progress": services.progress_in(course, done) if holding else None,
+        "done": done,
         "can_view_lessons": holding or _is_staff(),
     }
 
@@ -155,7 +168,7 @@ def _enrolment_response(course_id: int, message: str | None = None, status: int 
 @roles_required()
 def enrol(course_id: int):  # access: any logged-in user
     with db.reading():  # on SQLite the write lock is taken by the enrolment itself
-        load_course(course_id)
+        check_course_visible(course_id)
     try:
         enrolment = services.enrol(current_user, course_id)
     except DomainError as error:

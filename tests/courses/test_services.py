@@ -250,6 +250,26 @@ def test_lessons_progress_completion_points_and_certificate(app, make_course, bu
     assert integrity_problems(app) == []
 
 
+def test_progress_from_the_loaded_lessons_agrees_with_the_counted(app, make_course, bulk_members):
+    """The course page computes progress from its lessons and the done set
+    (``progress_in``, no statement of its own); it matches ``progress_of``'s counts
+    and counts only the course's own lessons."""
+    course_id = make_course(lessons=4)
+    other_id = make_course(title="另一门课", lessons=1)
+    (member,) = bulk_members(1)
+    with app.app_context():
+        enrolment = services.enrol(member, course_id)
+        db.session.commit()
+        for lesson_id in _lessons(course_id)[:3]:
+            services.mark_lesson_done(member, course_id, lesson_id)
+        db.session.commit()
+        course = db.session.get(Course, course_id)
+        done = services.done_lesson_ids(enrolment)
+        assert services.progress_in(course, done) == services.progress_of(enrolment)
+        assert services.progress_in(course, done) == services.Progress(3, 4)
+        assert services.progress_in(course, done | set(_lessons(other_id))).done == 3
+
+
 def test_marking_a_lesson_of_a_course_you_are_not_in(app, make_course, bulk_members):
     course_id = make_course(capacity=1)
     other_id = make_course(title="另一门课")

@@ -14,7 +14,7 @@ from memberplatform.extensions import db
 from memberplatform.points import services as points
 from tests.concurrency import integrity_problems
 from tests.courses.conftest import BAD_ID, GOOD_ID
-from tests.querycount import read_before_writing, record_transactions
+from tests.querycount import count_queries, read_before_writing, record_transactions
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -107,6 +107,35 @@ def test_an_enrolment_reads_its_course_before_its_transaction_begins(
         response = client.post(f"/courses/{course_id}/enrol", headers=hx)
     assert response.status_code == 200
     assert read_before_writing(events, "courses")
+
+
+def test_enrolling_in_a_draft_or_unknown_course_is_404_and_charges_nothing(
+    client, auth, member, make_course, hx, app
+):
+    course_id = make_course(status="draft", points_cost=10)
+    auth.login(member)
+    assert client.post(f"/courses/{course_id}/enrol", headers=hx).status_code == 404
+    assert client.post("/courses/999999/enrol", headers=hx).status_code == 404
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Enrolment.id))) == 0
+
+
+def test_an_enrolment_loads_the_course_once_before_its_response(
+    client, auth, member, make_course, hx, app
+):
+    """The view checks the course by its status alone, the service locks it without
+    its lessons, the response counts progress from what it loaded: 11 statements
+    (15 before), whatever the course's size."""
+    course_id = make_course(lessons=12)
+    auth.login(member)
+    with app.app_context():
+        engine = db.engine
+    with count_queries(engine) as statements:
+        response = client.post(f"/courses/{course_id}/enrol", headers=hx)
+    assert response.status_code == 200 and "第12课" in response.get_data(as_text=True)
+    assert len(statements) <= 11, "\n".join(statements)
+    lesson_reads = [s for s in statements if s.lstrip().upper().startswith("SELECT COURSE_LESSONS")]
+    assert len(lesson_reads) <= 2  # the response's course page (its lessons), not the lock
 
 
 def test_enrol_twice_over_htmx_gets_422_with_message(client, auth, member, make_course, hx, app):
