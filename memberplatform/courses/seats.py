@@ -78,8 +78,12 @@ def lock_parent(rules: SeatRules, parent_id: int) -> Any:
 
 
 def entry_for(rules: SeatRules, parent_id: int, user_id: int, *, lock: bool = False) -> Any:
-    query = sa.select(rules.entry).where(
-        getattr(rules.entry, rules.fk) == parent_id, rules.entry.user_id == user_id
+    """A member's entry of one parent. Its parent is not joined in: the callers have
+    it loaded already (or locked), and the session hands it out from its identity map."""
+    query = (
+        sa.select(rules.entry)
+        .where(getattr(rules.entry, rules.fk) == parent_id, rules.entry.user_id == user_id)
+        .options(so.lazyload("*"))
     )
     if lock:
         query = query.with_for_update(of=rules.entry).execution_options(populate_existing=True)
