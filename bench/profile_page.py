@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from werkzeug.test import EnvironBuilder
 
@@ -34,18 +35,23 @@ from memberplatform import create_app  # noqa: E402
 from memberplatform.db import create_engine  # noqa: E402
 
 
-def per_request_us(wsgi, environ_factory, seconds: float) -> float:
-    """Wall-clock µs per request, the best of short rounds (``cpu_us`` keeps the
-    process's CPU µs per request of that round: without the database's work)."""
+class Timing(NamedTuple):
+    wall_us: float  #: µs per request, wall clock, in the best round
+    cpu_us: float  #: this process's CPU µs per request in that round (no database work)
+    requests: int  #: requests over all rounds (the warm-up's not counted)
+
+
+def per_request_us(wsgi, environ_factory, seconds: float) -> Timing:
+    """The app's cost per request, the best of short rounds."""
 
     def start_response(status, headers, exc_info=None):
         return None
 
     for _ in range(20):  # warm-up (template compilation, statement caches)
         b"".join(wsgi(environ_factory(), start_response))
-    best = float("inf")
+    best = Timing(float("inf"), 0.0, 0)
+    requests = 0
     rounds = max(5, round(seconds / 0.2))
-    per_request_us.count = 0
     for _ in range(rounds):  # the best round: a shared machine only ever adds time
         count = 0
         started, cpu = time.perf_counter(), time.process_time()
@@ -56,12 +62,11 @@ def per_request_us(wsgi, environ_factory, seconds: float) -> float:
             with contextlib.suppress(AttributeError):
                 body.close()
             count += 1
-        per_request_us.count += count
+        requests += count
         wall = (time.perf_counter() - started) / count * 1e6
-        if wall < best:
-            best = wall
-            per_request_us.cpu_us = (time.process_time() - cpu) / count * 1e6
-    return best
+        if wall < best.wall_us:
+            best = Timing(wall, (time.process_time() - cpu) / count * 1e6, 0)
+    return best._replace(requests=requests)
 
 
 def server_cpu(url: str) -> float:
@@ -152,7 +157,7 @@ def measure(args: argparse.Namespace, url: str) -> int:
     def baseline_environ():
         return EnvironBuilder(path="/").get_environ()
 
-    base = per_request_us(baseline_app.wsgi_app, baseline_environ, args.seconds)
+    base = per_request_us(baseline_app.wsgi_app, baseline_environ, args.seconds).wall_us
     print(f"{'baseline':22} {base:8.0f} µs/request")
     if args.claims:
         return claims(app, ids, seeded, base, args.profile, args.winner)
@@ -180,13 +185,14 @@ def measure(args: argparse.Namespace, url: str) -> int:
             return env
 
         server_before = server_cpu(url)
-        cost = per_request_us(app.wsgi_app, environ, args.seconds)
-        server_us = (server_cpu(url) - server_before) / per_request_us.count * 1e6
+        timing = per_request_us(app.wsgi_app, environ, args.seconds)
+        cost = timing.wall_us
+        server_us = (server_cpu(url) - server_before) / timing.requests * 1e6
         sql = run.sql_count(app, path, *who[page.who], page.htmx)
         ratio = cost / base
         print(
             f"{page.label:22} {cost:8.0f} µs/request  ×{ratio:5.2f} of the baseline, {sql} SQL"
-            f"  ({per_request_us.cpu_us:.0f} µs of this process's CPU"
+            f"  ({timing.cpu_us:.0f} µs of this process's CPU"
             + (f", {server_us:.0f} µs of PostgreSQL's)" if url.startswith("postgresql") else ")")
         )
         if args.profile:

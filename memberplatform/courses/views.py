@@ -58,10 +58,16 @@ def _me() -> Any:
     return current_user if current_user.is_authenticated else None
 
 
+def _may_see(status: str | None) -> bool:
+    """Whether the reader may see a course of this status (None: no such course):
+    drafts exist only for staff."""
+    return status is not None and (status != "draft" or _is_staff())
+
+
 def load_course(course_id: int) -> Course:
-    """A course the reader may see: drafts exist only for staff (404 for everyone else)."""
+    """A course the reader may see (404 for everyone else)."""
     course = db.session.get(Course, course_id)
-    if course is None or (course.status == "draft" and not _is_staff()):
+    if not _may_see(course.status if course is not None else None):
         abort(404)
     return course
 
@@ -73,8 +79,7 @@ _STATUS = sa.select(Course.status).where(Course.id == sa.bindparam("course_id"))
 def check_course_visible(course_id: int) -> None:
     """:func:`load_course`'s 404 without loading the course and its lessons: for a
     view whose service loads the course itself, locked."""
-    status = db.read(_STATUS, {"course_id": course_id}).scalar()
-    if status is None or (status == "draft" and not _is_staff()):
+    if not _may_see(db.read(_STATUS, {"course_id": course_id}).scalar()):
         abort(404)
 
 
