@@ -33,6 +33,7 @@ from flask_babel import lazy_gettext as _l
 
 from memberplatform.audit.services import record
 from memberplatform.auth.models import Enterprise, MemberTag, UnionBranch, User
+from memberplatform.core.cache import cached
 from memberplatform.core.errors import DomainError, NotFound
 from memberplatform.db import insert_ignoring_conflicts, utcnow
 from memberplatform.extensions import db
@@ -198,10 +199,12 @@ def live_claim(kit_type_id: int, user_id: int) -> KitClaim | None:
     )
 
 
-def organisation_rule(kit: KitType) -> tuple[set[int], set[int]]:
+def organisation_rule(kit: KitType | KitRules | PublishedKit) -> tuple[set[int], set[int]]:
     """The enterprise ids and union-branch ids a kit is limited to (one query)."""
     if not kit.limited:  # read with the kit's row (also a :class:`KitRules`)
         return set(), set()
+    if isinstance(kit, PublishedKit):
+        return {e.id for e in kit.enterprises}, {b.id for b in kit.branches}
     loaded = sa.inspect(kit).unloaded
     if "enterprises" not in loaded and "branches" not in loaded:
         return {e.id for e in kit.enterprises}, {b.id for b in kit.branches}
@@ -217,7 +220,7 @@ def organisation_rule(kit: KitType) -> tuple[set[int], set[int]]:
     return {i for i, k in rows if k == "e"}, {i for i, k in rows if k == "b"}
 
 
-def window_state(kit: KitType, now: datetime | None = None) -> str:
+def window_state(kit: KitType | KitRules | PublishedKit, now: datetime | None = None) -> str:
     now = now or utcnow()
     if now < kit.opens_at:
         return "upcoming"
@@ -227,7 +230,11 @@ def window_state(kit: KitType, now: datetime | None = None) -> str:
 
 
 def eligibility(
-    kit: KitType, user: Any, *, now: datetime | None = None, existing: Any = ...
+    kit: KitType | KitRules | PublishedKit,
+    user: Any,
+    *,
+    now: datetime | None = None,
+    existing: Any = ...,
 ) -> Eligibility:
     """Every rule the member fails (``existing`` may be passed in to save a query)."""
     now = now or utcnow()
@@ -276,18 +283,71 @@ def with_details(query: sa.Select) -> sa.Select:
     )
 
 
-def visible_kits() -> list[KitType]:
-    """Kits shown to members: published ones, open first, then upcoming, then closed."""
-    kits = list(
-        db.session.scalars(
-            with_details(sa.select(KitType))
-            .where(KitType.active.is_(True))
-            .order_by(KitType.opens_at)
-        )
-    )
+class ShownItem(NamedTuple):
+    name: str
+    quantity: int
+
+
+class ShownOrganisation(NamedTuple):
+    id: int
+    name: str
+
+
+class PublishedKit(NamedTuple):
+    """A published kit as the kits page shows it and decides a member's eligibility:
+    plain values, the same for every member, so a worker keeps them between requests
+    (:func:`visible_kits`)."""
+
+    id: int
+    name: str
+    picture_id: int | None
+    active: bool
+    opens_at: datetime
+    closes_at: datetime
+    limited: bool
+    required_tag: str | None
+    points_cost: int
+    items: tuple[ShownItem, ...]
+    enterprises: tuple[ShownOrganisation, ...]
+    branches: tuple[ShownOrganisation, ...]
+
+
+def visible_kits() -> list[PublishedKit]:
+    """Kits shown to members: published ones, open first, then upcoming, then closed.
+
+    Every member loading ``/kits`` (thousands at once when a kit opens) reads the same
+    catalogue, so each worker keeps it for ``PROGRESS_CACHE_SECONDS`` (2 by default):
+    a kit's edit shows within that. The window is judged against the clock on every
+    request, and the stock and the member's claims are always read fresh; a claim
+    decides on the database's rows (:func:`shelf`), never on this."""
+    kits = cached(("kits.published",), _published_kits, setting="PROGRESS_CACHE_SECONDS", default=2)
     order = {"open": 0, "upcoming": 1, "closed": 2}
     now = utcnow()
     return sorted(kits, key=lambda kit: order[window_state(kit, now)])
+
+
+def _published_kits() -> list[PublishedKit]:
+    return [
+        PublishedKit(
+            id=kit.id,
+            name=kit.name,
+            picture_id=kit.picture_id,
+            active=kit.active,
+            opens_at=kit.opens_at,
+            closes_at=kit.closes_at,
+            limited=kit.limited,
+            required_tag=kit.required_tag,
+            points_cost=kit.points_cost,
+            items=tuple(ShownItem(item.name, item.quantity) for item in kit.items),
+            enterprises=tuple(ShownOrganisation(e.id, e.name) for e in kit.enterprises),
+            branches=tuple(ShownOrganisation(b.id, b.name) for b in kit.branches),
+        )
+        for kit in db.session.scalars(
+            with_details(sa.select(KitType))
+            .where(KitType.active.is_(True))
+            .order_by(KitType.opens_at, KitType.id)
+        )
+    ]
 
 
 def stocks_for(kit_ids: Sequence[int]) -> dict[int, list[KitStock]]:

@@ -272,6 +272,51 @@ def test_the_sold_out_answer_is_rendered_once_per_worker_for_what_it_shows(app_f
     assert winner.status_code == 204 and "/kits/claims/" in winner.headers["HX-Redirect"]
 
 
+def test_the_kits_page_keeps_the_catalogue_but_reads_stock_and_claims_fresh(
+    app_factory, make_user, monkeypatch
+):
+    """With the short cache on (production), a worker reads the published kits once per
+    PROGRESS_CACHE_SECONDS: the next page reads only the member, the stock and their
+    claims. A claim shows in the stock at once, an edit of the kit after the cache
+    period, and each member is still judged on their own (the limit to an enterprise)."""
+    from memberplatform.auth.services import get_or_create_enterprise
+
+    app = app_factory(PROGRESS_CACHE_SECONDS=60)
+    staff = make_user(roles=("staff",))
+    with app.app_context():
+        firm = get_or_create_enterprise("中关村软件园云计算有限公司")
+        point = services.save_point(
+            staff.id, None, name="中关村软件园", address="西北旺东路10号", hours=""
+        )
+        kit_id = make_kit(staff.id, enterprise_ids=[firm.id])
+        services.adjust_stock(staff.id, kit_id, point.id, 5, "首批到货")
+        db.session.commit()
+        engine = db.engine
+    insider = login(app, make_user(enterprise="中关村软件园云计算有限公司"))
+    outsider = login(app, make_user(enterprise="别的公司"))
+    with count_queries(engine) as first:
+        page = insider.get("/kits").get_data(as_text=True)
+    assert "剩余 5 份" in page and f'href="/kits/{kit_id}">申领</a>' in page
+    assert "限以下单位会员：中关村软件园云计算有限公司" in page
+    with count_queries(engine) as second:
+        page = outsider.get("/kits").get_data(as_text=True)
+    assert len(second) == len(first) - 4  # the kits, their contents, enterprises, branches
+    assert "您暂不能申领该物资" in page and "该物资仅限以下单位的会员申领" in page
+    assert f'href="/kits/{kit_id}">申领</a>' not in page
+    response = insider.post(f"/kits/{kit_id}/claim", data={"point": point.id, "mode": "pickup"})
+    assert response.status_code == 303
+    page = insider.get("/kits").get_data(as_text=True)
+    assert "剩余 4 份" in page and "您已申领" in page
+    with app.app_context():
+        kit = db.session.get(KitType, kit_id)
+        kit.name = "健康防护包（第二批）"
+        db.session.commit()
+    assert "第二批" not in outsider.get("/kits").get_data(as_text=True)  # kept: 60 s
+    later = cache.time.monotonic() + 61
+    monkeypatch.setattr(cache.time, "monotonic", lambda: later)
+    assert "健康防护包（第二批）" in outsider.get("/kits").get_data(as_text=True)
+
+
 def test_ineligible_member_sees_why_and_cannot_claim(app, setup, make_user):
     with app.app_context():
         kit = db.session.get(KitType, setup.kit_id)
