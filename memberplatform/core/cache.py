@@ -37,6 +37,12 @@ def cached_figures(key: Hashable, compute: Callable[[], T]) -> T:
     return cached(key, compute, setting="FIGURES_CACHE_SECONDS", default=30)
 
 
+def cached_briefly(key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, or its value from less than PROGRESS_CACHE_SECONDS ago: what
+    every viewer of a busy page sees alike, for a moment."""
+    return cached(key, compute, setting="PROGRESS_CACHE_SECONDS", default=2)
+
+
 def cached(key: Hashable, compute: Callable[[], T], *, setting: str, default: int) -> T:
     """``compute()``, or its value from less than ``config[setting]`` seconds ago."""
     ttl = current_app.config.get(setting, default)

@@ -12,6 +12,7 @@ from flask_login import current_user
 import memberplatform.courses.hooks  # noqa: F401  (registers reasons, checks, panels, demo)
 from memberplatform.audit.services import record
 from memberplatform.auth.models import User
+from memberplatform.core.cache import cached_briefly
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError
 from memberplatform.core.pagination import paginate
@@ -115,8 +116,9 @@ def index():  # access: anyone
         page=page,
         q=q,
         category=category,
-        categories=services.categories(),
-        live=services.upcoming_live_sessions(5),
+        # the same beside every search, for everyone: each worker keeps them a moment
+        categories=cached_briefly(("courses.categories",), services.categories),
+        live=cached_briefly(("courses.live", 5), lambda: services.upcoming_live_sessions(5)),
     )
 
 

@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 import memberplatform.donations.hooks  # noqa: F401  (registers reasons, checks, panels)
 from memberplatform.auth.models import Enterprise, User
-from memberplatform.core.cache import cached
+from memberplatform.core.cache import cached_briefly
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError
 from memberplatform.core.pagination import paginate
@@ -141,9 +141,7 @@ def progress(campaign_id: int):  # access: anyone (not personalised: cacheable)
     # Everyone watching a campaign polls this every 5 s and sees the same thing: each
     # worker keeps the rendered fragment per campaign and language for a moment.
     key = ("donations.progress", campaign_id, str(get_locale()))
-    body = cached(
-        key, lambda: _progress_fragment(campaign_id), setting="PROGRESS_CACHE_SECONDS", default=2
-    )
+    body = cached_briefly(key, lambda: _progress_fragment(campaign_id))
     if body is None:
         abort(404)
     response = make_response(body)

@@ -33,7 +33,7 @@ from flask_babel import lazy_gettext as _l
 
 from memberplatform.audit.services import record
 from memberplatform.auth.models import Enterprise, MemberTag, UnionBranch, User
-from memberplatform.core.cache import cached
+from memberplatform.core.cache import cached_briefly
 from memberplatform.core.errors import DomainError, NotFound
 from memberplatform.db import insert_ignoring_conflicts, utcnow
 from memberplatform.extensions import db
@@ -320,7 +320,7 @@ def visible_kits() -> list[PublishedKit]:
     a kit's edit shows within that. The window is judged against the clock on every
     request, and the stock and the member's claims are always read fresh; a claim
     decides on the database's rows (:func:`shelf`), never on this."""
-    kits = cached(("kits.published",), _published_kits, setting="PROGRESS_CACHE_SECONDS", default=2)
+    kits = cached_briefly(("kits.published",), _published_kits)
     order = {"open": 0, "upcoming": 1, "closed": 2}
     now = utcnow()
     return sorted(kits, key=lambda kit: order[window_state(kit, now)])

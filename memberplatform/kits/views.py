@@ -19,7 +19,7 @@ from jinja2_fragments.flask import render_block
 import memberplatform.kits.hooks  # noqa: F401  (registers reasons, checks, panels)
 from memberplatform.auth.models import Enterprise, UnionBranch
 from memberplatform.auth.services import normalize_phone
-from memberplatform.core.cache import cached
+from memberplatform.core.cache import cached_briefly
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError
 from memberplatform.core.pagination import paginate
@@ -297,13 +297,11 @@ def _sold_out(kit: KitType | services.KitRules, stocks: Sequence[services.ShelfS
     # rendered, keyed by all it shows (the stock as just read, the language).
     state = services.window_state(kit)
     key = ("kits.sold_out", kit.id, state, tuple(stocks), str(get_locale()), request.script_root)
-    body = cached(
+    body = cached_briefly(
         key,
         lambda: render_block(
             "kits/kit.html", "sold_out", kit=kit, stocks=stocks, state=state, sold_out_now=True
         ),
-        setting="PROGRESS_CACHE_SECONDS",
-        default=2,
     )
     response = make_response(body, 422)
     response.vary.add("HX-Request")

@@ -54,6 +54,39 @@ def test_catalogue_search_and_category(client, make_course, hx):
     assert "没有符合搜索条件的课程" in nothing
 
 
+def test_the_course_list_keeps_its_categories_and_live_sessions_a_moment(
+    app_factory, make_course, monkeypatch
+):
+    """With the short cache on (production), the categories and the upcoming live
+    sessions beside every search are read once per PROGRESS_CACHE_SECONDS per worker;
+    the courses found are read on every request."""
+    from datetime import timedelta
+
+    from memberplatform.core import cache
+    from memberplatform.db import utcnow
+    from tests.querycount import count_queries
+
+    app = app_factory(PROGRESS_CACHE_SECONDS=60)
+    make_course(
+        title="律师直播：劳动用工", category="法律服务", live_starts_at=utcnow() + timedelta(days=2)
+    )
+    client = app.test_client()
+    with app.app_context():
+        engine = db.engine
+    with count_queries(engine) as first:
+        page = client.get("/courses").get_data(as_text=True)
+    assert "法律服务" in page and page.count("律师直播：劳动用工") == 2  # listed, and live
+    make_course(title="健康管理师（三级）", category="心理健康专题")
+    with count_queries(engine) as second:
+        page = client.get("/courses").get_data(as_text=True)
+    assert len(second) == len(first) - 3  # categories, courses' and lessons' live sessions
+    assert "健康管理师（三级）" in page  # found at once; its category among the choices later
+    assert '<option value="心理健康专题">' not in page
+    later = cache.time.monotonic() + 61
+    monkeypatch.setattr(cache.time, "monotonic", lambda: later)
+    assert '<option value="心理健康专题">' in client.get("/courses").get_data(as_text=True)
+
+
 def test_enrol_learn_complete_and_certificate(client, auth, member, make_course, app, hx):
     course_id = make_course(lessons=2, points_reward=30)
     auth.login(member)
