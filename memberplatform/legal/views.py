@@ -13,8 +13,11 @@ from flask import Blueprint, abort, flash, g, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 import memberplatform.legal.hooks  # noqa: F401  (registers messages, checks, panels)
+from memberplatform.core.cache import cached_briefly
 from memberplatform.core.csvio import csv_response
 from memberplatform.core.errors import DomainError, Forbidden, NotFound
 from memberplatform.core.pagination import paginate
@@ -119,11 +122,21 @@ def _refused(error: DomainError) -> None:
 
 @bp.get("/legal")
 def index():  # access: anyone
-    return render(
-        "legal/index.html",
-        menu=services.menu(),
-        hotlines=services.hotlines(),
-        sessions=services.upcoming_sessions(utcnow()),
+    # The menu, the hotlines and the live sessions are the same for everyone in one
+    # language: each worker keeps them rendered for a moment (PROGRESS_CACHE_SECONDS).
+    key = ("legal.public", str(get_locale()), request.script_root)
+    return render("legal/index.html", public=cached_briefly(key, _public_part))
+
+
+def _public_part() -> Markup:
+    return Markup(  # noqa: S704  # nosec B704  (rendered by our autoescaping template)
+        render_block(
+            "legal/index.html",
+            "public",
+            menu=services.menu(),
+            hotlines=services.hotlines(),
+            sessions=services.upcoming_sessions(utcnow()),
+        )
     )
 
 

@@ -66,6 +66,40 @@ def test_menu_page_lists_items_hotline_and_sessions(app, world, client):
     assert "12351" in home and "复工法律直播" in home  # the home panel
 
 
+def test_the_menu_hotlines_and_sessions_are_kept_a_moment_per_language(
+    app_factory, world, monkeypatch
+):
+    """With the short cache on (production), each worker renders the public part of
+    /legal once per PROGRESS_CACHE_SECONDS and language: a new hotline shows after
+    that; the member's own buttons beside it are not kept."""
+    from memberplatform.core import cache
+    from tests.querycount import count_queries
+
+    app = app_factory(PROGRESS_CACHE_SECONDS=60)
+    with app.app_context():
+        engine = db.engine
+    client = app.test_client()
+    with count_queries(engine) as first:
+        page = client.get("/legal").get_data(as_text=True)
+    assert "欠薪追讨" in page and "我的法律咨询" not in page
+    with app.app_context():
+        services.save_hotline(
+            world.admin.id, None, name="职工维权服务热线", number="12351", hours="9:00", active=True
+        )
+        db.session.commit()
+    with count_queries(engine) as second:
+        page = client.get("/legal").get_data(as_text=True)
+    assert first and not second  # the menu (2), hotlines, sessions: read once
+    assert "欠薪追讨" in page and "12351" not in page
+    english = client.get("/legal", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Unpaid wages" in english and "12351" in english  # its own language's copy
+    member = login(app, world.member).get("/legal").get_data(as_text=True)
+    assert "我的法律咨询" in member and "12351" not in member
+    later = cache.time.monotonic() + 61
+    monkeypatch.setattr(cache.time, "monotonic", lambda: later)
+    assert "12351" in client.get("/legal").get_data(as_text=True)
+
+
 def test_member_orders_with_attachment(app, world):
     client = login(app, world.member)
     page = client.get(f"/legal/{world.item_id}/request").get_data(as_text=True)
