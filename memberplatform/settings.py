@@ -82,7 +82,8 @@ def from_environment(instance_path: str) -> dict[str, object]:
         "FIELD_INDEX_KEY": os.environ.get("FIELD_INDEX_KEY", ""),
         # Seconds each worker keeps aggregate figures (home cards, console panels); 0 = off.
         "FIGURES_CACHE_SECONDS": _int("FIGURES_CACHE_SECONDS", 30),
-        # Seconds each worker keeps a campaign's rendered live-progress fragment.
+        # Seconds each worker keeps what every viewer of a busy page sees alike (a
+        # campaign's live progress, the kits' catalogue, the legal menu…): core.cache.
         "PROGRESS_CACHE_SECONDS": _int("PROGRESS_CACHE_SECONDS", 2),
         # Hours a password-reset link made by staff stays valid.
         "PASSWORD_RESET_HOURS": _int("PASSWORD_RESET_HOURS", 72),

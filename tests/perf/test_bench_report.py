@@ -186,3 +186,13 @@ def test_the_kit_rushs_baseline_is_measured_half_before_and_half_after_it(monkey
         "3,382 donors, 1 mask each",
     ]
     assert result["rush_baseline"]["rps"] == round(200 / 3.0, 1)
+
+
+def test_the_cpu_split_gives_each_group_its_share_of_a_request():
+    from bench import cpu_split
+
+    before = cpu_split.Sample(workers=10.0, database=4.0, loadgen=1.0, machine=20.0)
+    after = cpu_split.Sample(workers=12.0, database=4.5, loadgen=1.25, machine=23.0)
+    cost = cpu_split.per_request(before, after, 1000)
+    assert cost == cpu_split.Sample(workers=2000.0, database=500.0, loadgen=250.0, machine=3000.0)
+    assert cpu_split.machine_cpu() > 0 and cpu_split.process_cpu(-1) == 0.0
