@@ -123,9 +123,12 @@ def _donate_context(campaign: Campaign, form: DonateForm | None = None, **extra:
 @bp.get("/donations/<int:campaign_id>")
 def campaign(campaign_id: int):  # access: anyone (drafts: staff)
     campaign = _campaign_or_404(campaign_id)
+    # the page shows the same progress card everyone polls (a draft's is rendered here)
+    progress = None if campaign.status == "draft" else _shared_progress(campaign.id)
     return render(
         "donations/campaign.html",
-        recent=services.recent_donations(campaign.id),
+        progress=progress,
+        recent=services.recent_donations(campaign.id) if progress is None else (),
         fulfilments=services.fulfilments_of(campaign.id),
         **_donate_context(campaign),
     )
@@ -138,10 +141,7 @@ def progress(campaign_id: int):  # access: anyone (not personalised: cacheable)
         if campaign is None:
             abort(404)
         return render("donations/progress.html", **_progress_context(campaign))
-    # Everyone watching a campaign polls this every 5 s and sees the same thing: each
-    # worker keeps the rendered fragment per campaign and language for a moment.
-    key = ("donations.progress", campaign_id, str(get_locale()))
-    body = cached_briefly(key, lambda: _progress_fragment(campaign_id))
+    body = _shared_progress(campaign_id)
     if body is None:
         abort(404)
     response = make_response(body)
@@ -161,6 +161,13 @@ def _progress_context(campaign: Campaign) -> dict[str, Any]:
         "recent": services.recent_donations(campaign.id),
         "now": utcnow(),
     }
+
+
+def _shared_progress(campaign_id: int) -> str | None:
+    """Everyone watching a campaign polls its progress every 5 s and sees the same
+    thing: each worker keeps the rendered card per campaign and language a moment."""
+    key = ("donations.progress", campaign_id, str(get_locale()))
+    return cached_briefly(key, lambda: _progress_fragment(campaign_id))
 
 
 def _progress_fragment(campaign_id: int) -> str | None:

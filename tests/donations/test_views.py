@@ -237,6 +237,36 @@ def test_progress_fragment_is_shared_for_a_moment_per_language(client, app, make
     assert client.get("/donations/999/progress", headers=HX).status_code == 404
 
 
+def test_the_campaign_page_shows_the_progress_card_everyone_polls(
+    client, app, auth, make_campaign, member, make_user
+):
+    """With the cache on, the campaign page inserts the same rendered progress card
+    the polls share (no donor-wall read of its own); a member's own donation answer
+    renders it fresh, and staff see a draft's progress rendered for the page."""
+    app.config["PROGRESS_CACHE_SECONDS"] = 30
+    cid = make_campaign()
+    polled = _text(client.get(f"/donations/{cid}/progress", headers=HX))
+    with app.app_context():
+        services.donate(member, cid, 6, idempotency_key=key())
+        db.session.commit()
+        engine = db.engine
+    with count_queries(engine) as cached:
+        page = _text(client.get(f"/donations/{cid}"))
+    assert polled in page and 'value="0"' in polled  # the card as polled, 6 units later
+    app.config["PROGRESS_CACHE_SECONDS"] = 0
+    with count_queries(engine) as fresh:
+        page = _text(client.get(f"/donations/{cid}"))
+    assert 'value="6"' in page and len(cached) == len(fresh) - 1  # the donor wall's read
+    app.config["PROGRESS_CACHE_SECONDS"] = 30
+    staff = make_user(roles=("staff",))
+    with app.app_context():
+        db.session.get(Campaign, cid).status = "draft"
+        db.session.commit()
+    auth.login(staff)
+    draft = _text(client.get(f"/donations/{cid}"))
+    assert 'data-testid="progress"' in draft and 'value="6"' in draft
+
+
 def test_progress_fragment_queries_are_constant(client, app, make_user, give_points, make_campaign):
     cid = make_campaign()
     users = [make_user() for _ in range(15)]
