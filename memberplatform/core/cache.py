@@ -11,10 +11,12 @@ The live progress of a donation campaign (polled every 5 s by everyone watching 
 the same for every viewer) is kept for ``PROGRESS_CACHE_SECONDS`` (default 2) as
 rendered HTML per campaign and language; a member's own donation response renders
 it fresh. So is the "all claimed" answer of a kit rush, keyed by everything it shows
-(the stock as each claim has just read it, the language): it can never be stale. And
-so is the catalogue of published kits that ``/kits`` lists (names, contents, claim
-windows, who may claim): the stock and the member's claims beside it are read on
-every request, and a claim decides on the database's rows.
+(the stock as each claim has just read it, the language): it can never be stale. The
+campaign page shows the same progress card. Busy pages keep what every visitor sees
+alike the same way (:func:`cached_briefly`): the published kits' catalogue on
+``/kits`` (the stock and the member's claims beside it are read on every request, and
+a claim decides on the database's rows), the categories and live sessions beside the
+course search, the legal menu with its hotlines and sessions (rendered, per language).
 """
 
 from __future__ import annotations

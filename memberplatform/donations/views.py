@@ -165,8 +165,9 @@ def _progress_context(campaign: Campaign) -> dict[str, Any]:
 
 def _shared_progress(campaign_id: int) -> str | None:
     """Everyone watching a campaign polls its progress every 5 s and sees the same
-    thing: each worker keeps the rendered card per campaign and language a moment."""
-    key = ("donations.progress", campaign_id, str(get_locale()))
+    thing: each worker keeps the rendered card per campaign, language and mount point
+    (its polling URL) a moment."""
+    key = ("donations.progress", campaign_id, str(get_locale()), request.script_root)
     return cached_briefly(key, lambda: _progress_fragment(campaign_id))
 
 
