@@ -65,7 +65,7 @@ def test_a_batch_prepares_again_what_the_connection_forgot(app, make_user):
     with app.test_request_context("/"):
         db.read_ahead([(NAME, {"user_id": user.id}), (PHONE, {"user_id": user.id})])
         if db.engine.dialect.name == "postgresql":  # SQLite's reads are not prepared by name
-            reader = g.db_reader.driver_connection
+            reader = g.db_reader
             reader.execute("DEALLOCATE ALL")
         with count_queries(db.engine) as statements:
             db.read_ahead([(NAME, {"user_id": other.id}), (PHONE, {"user_id": other.id})])
