@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
@@ -42,7 +41,7 @@ from memberplatform.web import (
     with_trigger,
 )
 from memberplatform.web.forms import attach_error
-from memberplatform.web.i18n import local_datetime
+from memberplatform.web.i18n import current_locale, local_datetime
 
 bp = Blueprint("donations", __name__)
 
@@ -167,7 +166,7 @@ def _shared_progress(campaign_id: int) -> str | None:
     """Everyone watching a campaign polls its progress every 5 s and sees the same
     thing: each worker keeps the rendered card per campaign, language and mount point
     (its polling URL) a moment."""
-    key = ("donations.progress", campaign_id, str(get_locale()), request.script_root)
+    key = ("donations.progress", campaign_id, current_locale(), request.script_root)
     return cached_briefly(key, lambda: _progress_fragment(campaign_id))
 
 

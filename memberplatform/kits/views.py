@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Blueprint, abort, flash, make_response, request, url_for
-from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -56,7 +55,7 @@ from memberplatform.web import (
     with_trigger,
 )
 from memberplatform.web.forms import attach_error, perform
-from memberplatform.web.i18n import local_datetime
+from memberplatform.web.i18n import current_locale, local_datetime
 
 bp = Blueprint("kits", __name__)
 
@@ -296,7 +295,7 @@ def _sold_out(kit: KitType | services.KitRules, stocks: Sequence[services.ShelfS
     # Everyone who arrives after the last kit gets the same answer: each worker keeps it
     # rendered, keyed by all it shows (the stock as just read, the language).
     state = services.window_state(kit)
-    key = ("kits.sold_out", kit.id, state, tuple(stocks), str(get_locale()), request.script_root)
+    key = ("kits.sold_out", kit.id, state, tuple(stocks), current_locale(), request.script_root)
     body = cached_briefly(
         key,
         lambda: render_block(

@@ -35,6 +35,7 @@ from memberplatform.legal.models import (
 )
 from memberplatform.web import hx_redirect, load_or_404, render, roles_required
 from memberplatform.web.forms import attach_error, perform
+from memberplatform.web.i18n import current_locale
 
 bp = Blueprint("legal", __name__)
 
@@ -124,7 +125,7 @@ def _refused(error: DomainError) -> None:
 def index():  # access: anyone
     # The menu, the hotlines and the live sessions are the same for everyone in one
     # language: each worker keeps them rendered for a moment (PROGRESS_CACHE_SECONDS).
-    key = ("legal.public", str(get_locale()), request.script_root)
+    key = ("legal.public", current_locale(), request.script_root)
     return render("legal/index.html", public=cached_briefly(key, _public_part))
 
 

@@ -12,8 +12,9 @@ With templates reloaded on change (debug), a badge is rendered every time.
 from __future__ import annotations
 
 from flask import Response, current_app, render_template, request
-from flask_babel import get_locale
 from markupsafe import Markup
+
+from memberplatform.web.i18n import current_locale
 
 #: rendered badges a worker keeps (per badge: its counts seen × languages)
 MAX_BADGES = 4096
@@ -25,7 +26,7 @@ def badge(template: str, count: int) -> Markup:
     if app.jinja_env.auto_reload:
         return _render(template, count)
     store: dict = app.extensions.setdefault("badges", {})
-    key = (template, count, str(get_locale()), request.script_root)
+    key = (template, count, current_locale(), request.script_root)
     html = store.get(key)
     if html is None:
         html = _render(template, count)

@@ -63,6 +63,18 @@ _DIGITS_ONLY = {
 }
 
 
+def current_locale() -> Locale:
+    """Flask-Babel's ``get_locale()``, read straight from where it keeps the request's
+    once it has chosen it (its own look-up resolves ``g`` and the extension each call;
+    a page asks for every figure and badge it shows)."""
+    app_ctx = _cv_app.get(None)
+    if app_ctx is not None:
+        locale = getattr(app_ctx.g.__dict__.get("_flask_babel"), "babel_locale", None)
+        if locale is not None:
+            return locale
+    return get_locale()
+
+
 def local_datetime(value: datetime | None, format: str = "medium") -> str:
     """A UTC datetime shown in the configured time zone (Asia/Shanghai)."""
     if value is None:
@@ -128,13 +140,13 @@ def number_format(value: object) -> str:
     """Flask-Babel's ``numberformat``; a whole number in a locale that writes them as
     Python's ``{:,}`` does (zh_CN, en: "1,234,567") is formatted by Python, the same
     text without Babel's pattern engine (pages show dozens of figures)."""
-    if type(value) is int and _groups_like_python(str(get_locale())):
+    if type(value) is int and _groups_like_python(current_locale()):
         return f"{value:,}"
     return format_number(value)
 
 
 @cache
-def _groups_like_python(locale: str) -> bool:
+def _groups_like_python(locale: Locale) -> bool:
     """Whether Babel writes whole numbers in ``locale`` exactly as ``{:,}`` does."""
     samples = (-1_234_567, -1, 0, 7, 999, 1_000, 12_345, 123_456_789_012)
     return all(format_decimal(n, locale=locale) == f"{n:,}" for n in samples)

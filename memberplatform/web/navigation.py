@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, request, url_for
-from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+
+from memberplatform.web.i18n import current_locale
 
 #: (endpoint, label, who sees it): None anyone, "user" anyone signed in, else a role
 MAIN_NAV = (
@@ -44,7 +45,7 @@ def main_nav() -> list[tuple[str, str]]:
     user = current_user._get_current_object()
     roles = frozenset(user.roles) if user.is_authenticated else None
     built = current_app.extensions["main_nav"]  # a few entries: languages × role sets
-    key = (str(get_locale()), roles, request.script_root)
+    key = (current_locale(), roles, request.script_root)
     links = built.get(key)
     if links is None:
         links = built[key] = [

@@ -15,11 +15,16 @@ session's token signed moments ago is as good (Flask-WTF accepts it for
 from __future__ import annotations
 
 import time
+from collections import ChainMap
+from collections.abc import KeysView, MutableMapping
+from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any
 
 from flask import Flask, g, session
 from flask.globals import _cv_app, _cv_request
+from flask.templating import Environment
 from flask_wtf.csrf import generate_csrf
+from jinja2.runtime import Context, Macro
 
 #: URLs a worker keeps (a page has a few dozen distinct ones; ids make more)
 MAX_URLS = 4096
@@ -69,6 +74,56 @@ def csrf_token_value() -> str:
         signed.clear()
     signed[session[field]] = (token, now)
     return token
+
+
+class TemplateContext(Context):
+    """Jinja's template context, calling a plain function or macro without looking for
+    ``pass_context`` and its kin on it first.
+
+    Every call in a template (``_()``, ``url_for``, a macro: 60 on a member's page) goes
+    through :meth:`Context.call`, which asks each callable and its ``__call__`` for a
+    ``jinja_pass_arg`` marker. A function without attributes (the markers are one), a
+    built-in or a macro has none: it is called as Jinja would call it, directly. Every
+    other callable goes through Jinja's own ``call``."""
+
+    def call(__self, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        kind = type(__obj)
+        if (
+            (kind is FunctionType and not __obj.__dict__)
+            or kind is BuiltinFunctionType
+            or kind is Macro
+            or (kind is MethodType and not getattr(__obj.__func__, "__dict__", True))
+        ):
+            if kwargs:  # the loop's and block's variables, for context functions only
+                kwargs.pop("_block_vars", None)
+                kwargs.pop("_loop_vars", None)
+            try:
+                return __obj(*args, **kwargs)
+            except StopIteration:
+                return __self.environment.undefined(
+                    "value was undefined because a callable raised a StopIteration exception"
+                )
+        return super().call(__obj, *args, **kwargs)
+
+
+class TemplateGlobals(ChainMap):
+    """A template's globals (its own over the environment's) as Jinja keeps them, whose
+    ``keys()`` is a plain set of names: Jinja subtracts them from the importing page's
+    on every ``{% from … import %}``, and a ``ChainMap``'s own view answers that one
+    name at a time in Python (34 globals)."""
+
+    def keys(self) -> KeysView[str]:
+        return dict.fromkeys(self).keys()
+
+
+class TemplateEnvironment(Environment):
+    """Flask's Jinja environment, with :class:`TemplateContext` and
+    :class:`TemplateGlobals`."""
+
+    context_class = TemplateContext
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> TemplateGlobals:
+        return TemplateGlobals({} if d is None else d, self.globals)
 
 
 def register(app: Flask) -> None:

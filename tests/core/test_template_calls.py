@@ -1,0 +1,84 @@
+"""What the platform's Flask and Jinja work out once instead of on every call: whether
+a view or hook is a coroutine function (MemberPlatform.ensure_sync), how a template
+calls a plain function or macro (web.templating.TemplateContext), which globals an
+imported template lacks (TemplateGlobals)."""
+
+from __future__ import annotations
+
+import flask.app
+from flask.templating import _default_template_ctx_processor
+from jinja2 import DictLoader, pass_context
+from jinja2.runtime import _PassArg
+
+from memberplatform.web.templating import TemplateEnvironment
+
+
+def test_flask_asks_once_per_function_whether_it_is_a_coroutine(client, monkeypatch):
+    asked = []
+    original = flask.app.iscoroutinefunction
+
+    def counting(func):
+        asked.append(func)
+        return original(func)
+
+    monkeypatch.setattr(flask.app, "iscoroutinefunction", counting)
+    assert client.get("/healthz").status_code == 200
+    first = len(asked)
+    assert client.get("/healthz").status_code == 200
+    assert first > 0 and len(asked) == first  # the view's and hooks' answers were kept
+
+
+def test_a_blueprints_page_runs_flasks_default_context_processor_once(app):
+    assert _default_template_ctx_processor in app.template_context_processors[None]
+    for name in app.blueprints:
+        assert _default_template_ctx_processor not in app.template_context_processors.get(name, [])
+
+
+def test_templates_call_plain_functions_and_macros_directly(app, monkeypatch):
+    """Jinja asks each callable for a ``pass_context`` marker; a function without
+    attributes, a built-in or a macro is called without asking, with the same result:
+    loop variables are not passed on, a StopIteration is an undefined value."""
+    asked = []
+    original = _PassArg.from_obj
+
+    def counting(cls, obj):
+        asked.append(obj)
+        return original(obj)
+
+    monkeypatch.setattr(_PassArg, "from_obj", classmethod(counting))
+
+    def plain(value):
+        return f"p{value}"
+
+    def stop():
+        raise StopIteration
+
+    @pass_context
+    def who(context):
+        return context["name"]
+
+    source = (
+        "{% macro boxed(x) %}[{{ x }}]{% endmacro %}"
+        "{{ plain(1) }}{{ boxed(2) }}{{ who() }}{{ stop() }}{{ ', '.join(['a', 'b']) }}"
+        "{% for i in [3] %}{{ plain(i) }}{{ who() }}{% endfor %}"
+    )
+    with app.app_context():
+        html = app.jinja_env.from_string(source).render(plain=plain, stop=stop, who=who, name="W")
+    assert html == "p1[2]Wa, bp3W"
+    assert plain not in asked and stop not in asked  # called directly
+    assert who in asked  # a context function still gets its context
+
+
+def test_an_imported_template_sees_the_globals_the_importing_one_has(app):
+    environment = TemplateEnvironment(
+        app,
+        loader=DictLoader(
+            {
+                "macros.html": "{% macro show() %}{{ extra }}{% endmacro %}",
+                "page.html": "{% from 'macros.html' import show %}{{ show() }}",
+            }
+        ),
+    )
+    with app.app_context():
+        assert environment.get_template("page.html", globals={"extra": "E"}).render() == "E"
+        assert environment.get_template("macros.html").module.show() == ""  # its own: none
