@@ -134,7 +134,7 @@ def translation_directories() -> list[str]:
 def register_extensions(app: Flask) -> None:
     import memberplatform.models  # noqa: F401  (every model on the metadata)
     from memberplatform.security import limits  # noqa: F401  # the swept-memory:// storage
-    from memberplatform.web import i18n, navigation, security
+    from memberplatform.web import chrome, i18n, navigation, security
 
     _db.init_app(app)
     csrf.init_app(app)
@@ -143,6 +143,7 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=i18n.locale_for_request)
     i18n.register_template_helpers(app)
     navigation.register(app)
+    chrome.register(app)
     security.register_security_headers(app)
 
     login_manager.init_app(app)

@@ -15,11 +15,12 @@ BADGES = ("points/_badge.html", "notifications/_badge.html")
 
 
 @contextlib.contextmanager
-def rendered(app):
+def rendered(app, templates: tuple[str, ...] = BADGES):
+    """The names of ``templates`` rendered in the block, in order."""
     names: list[str] = []
 
     def note(sender, template, context, **extra):
-        if template.name in BADGES:
+        if template.name in templates:
             names.append(template.name)
 
     template_rendered.connect(note, app)
