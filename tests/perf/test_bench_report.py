@@ -196,3 +196,22 @@ def test_the_cpu_split_gives_each_group_its_share_of_a_request():
     cost = cpu_split.per_request(before, after, 1000)
     assert cost == cpu_split.Sample(workers=2000.0, database=500.0, loadgen=250.0, machine=3000.0)
     assert cpu_split.machine_cpu() > 0 and cpu_split.process_cpu(-1) == 0.0
+
+
+def test_the_instruction_count_is_callgrinds_summary_of_the_requests_inside_reduce():
+    """``bench/instructions.py``: a page served under callgrind, counted only inside
+    ``functools.reduce`` once the app is built and warm."""
+    import pytest
+
+    from bench import instructions
+
+    summary = "==12== Events    : Ir\n==12== Collected : 166197454\n==12==\n==12== I   refs: 1\n"
+    assert instructions.collected(summary) == 166_197_454
+    with pytest.raises(RuntimeError):
+        instructions.collected("valgrind: command not found")
+    command = instructions.valgrind_command("/me", "sqlite:///x.db", "secret", 50, "/tmp/cg.out")
+    assert {"--tool=callgrind", "--instr-atstart=no", "--toggle-collect=functools_reduce"} <= set(
+        command
+    )
+    assert command[command.index("--serve") + 1] == "/me"
+    assert command[command.index("--requests") + 1] == "50"
