@@ -80,12 +80,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(translation_directories())
 
-    if app.config.get("PROXY_COUNT"):
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        count = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
-
     from memberplatform.web.sessions import ThrottledRefreshSessionInterface
 
     app.session_interface = ThrottledRefreshSessionInterface()
@@ -96,6 +90,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     templating.register(app)  # after the blueprints: it checks their URL defaults
     register_errorhandlers(app)
     register_commands(app)
+    if app.config.get("PROXY_COUNT"):  # outermost: every layer inside sees the client's
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     return app
 
 

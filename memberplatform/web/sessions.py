@@ -26,6 +26,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 from flask.wrappers import Request, Response
 from itsdangerous import BadSignature
 
+from memberplatform.web.rendering import add_vary
+
 ISSUED_KEY = "_issued"
 #: verified cookies a worker remembers (a few hundred bytes each)
 VERIFIED_COOKIES = 10_000
@@ -76,7 +78,7 @@ class ThrottledRefreshSessionInterface(SecureCookieSessionInterface):
             # unchanged and recently issued: no cookie to send (Flask would work out
             # the cookie's seven attributes before finding that out)
             if session.accessed:
-                response.vary.add("Cookie")
+                add_vary(response, "Cookie")
             return
         if session:
             session[ISSUED_KEY] = int(time.time())  # marks it modified: saved below

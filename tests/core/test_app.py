@@ -84,6 +84,46 @@ def test_hsts_only_over_https(app):
     assert "max-age" in secure.headers["Strict-Transport-Security"]
 
 
+def test_security_headers_on_every_kind_of_response_unless_it_has_its_own(app_factory, hx):
+    """Added to the response's header list at the WSGI level (web.security), so files,
+    errors and fragments carry them, and a response's own policy is kept; HSTS follows
+    the scheme ProxyFix (the outermost layer) takes from the proxy."""
+    app = app_factory(PROXY_COUNT=1)
+
+    @app.get("/own-policy-test")
+    def own_policy():
+        return "ok", {"Referrer-Policy": "no-referrer"}
+
+    client = app.test_client()
+    responses = [
+        client.get("/static/css/app.css"),
+        client.post("/healthz"),  # 405
+        client.get("/no-such-page"),
+        client.get("/points/badge", headers=hx),  # a fragment's 401
+        client.get("/own-policy-test"),
+    ]
+    for response in responses:
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+        assert len(response.headers.getlist("Referrer-Policy")) == 1
+        assert "Strict-Transport-Security" not in response.headers
+    assert responses[-1].headers["Referrer-Policy"] == "no-referrer"
+    forwarded = client.get("/", headers={"X-Forwarded-Proto": "https"})
+    assert forwarded.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+
+
+def test_vary_names_are_added_once(app):
+    from flask import Response
+
+    from memberplatform.web import add_vary
+
+    response = Response("x")
+    add_vary(response, "Cookie")
+    add_vary(response, "HX-Request")
+    add_vary(response, "cookie")
+    assert response.headers["Vary"] == "Cookie, HX-Request"
+
+
 def test_404_page_is_localized(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
