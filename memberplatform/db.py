@@ -339,13 +339,14 @@ class Database:
         a transaction, as every read-only request does on PostgreSQL: no session, no
         BEGIN or COMMIT, for a fragment that reads only the signed-in user. After
         :meth:`read_ahead`, a statement read ahead is answered (once) from its rows."""
-        engine = current_app.extensions["db_engine"]
+        app_ctx = _cv_app.get()  # the context variable: each proxy read costs (7 a page)
+        engine = app_ctx.app.extensions["db_engine"]
         prepared = prepare(statement, engine.dialect)
         sessions = self.session.registry
         session = sessions() if sessions.has() else None
         if session is not None and _has_changes(session):
             session.flush()
-        ahead = g.get("read_ahead")
+        ahead = app_ctx.g.__dict__.get("read_ahead")
         if ahead is not None:
             answer = ahead.answer(statement, params)
             if answer is not None:
@@ -485,7 +486,7 @@ class _ReadAhead:
                 self.answers.setdefault(key, []).append(rows)
 
     def answer(self, statement: sa.Executable, params: dict[str, Any] | None) -> Any:
-        if bool(g.get("db_wrote")) != self.wrote:
+        if bool(_cv_app.get().g.__dict__.get("db_wrote")) != self.wrote:
             return None  # written since: what was read ahead may be out of date
         key = _read_key(statement, params)
         found = self.answers.get(key) if key is not None else None

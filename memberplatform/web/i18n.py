@@ -100,7 +100,9 @@ def request_translations():
 
     Flask-Babel resolves ``g``, the domain, the locale and a cache key on every
     ``_()`` call, and a page has dozens. The catalogue is kept on ``g`` with the
-    locale it was found for, so a locale change (``flask_babel.refresh``) is followed.
+    locale it was found for, so a locale change (``flask_babel.refresh``) is followed;
+    Flask-Babel hands out the same catalogue object per locale, so the app keeps it
+    per locale too and a request's first message skips that look-up as well.
     """
     app_ctx = _cv_app.get(None)
     if app_ctx is None:
@@ -111,8 +113,13 @@ def request_translations():
     cached = g.__dict__.get("_mp_translations")
     if locale is not None and cached is not None and cached[0] is locale:
         return cached[1]
-    translations = get_translations()
-    g._mp_translations = (get_locale(), translations)
+    if locale is None:
+        locale = get_locale()  # chosen now (and kept by Flask-Babel for the request)
+    known = app_ctx.app.extensions.setdefault("translations_by_locale", {})
+    translations = known.get(locale)
+    if translations is None:  # Flask-Babel's catalogue for the locale: the same object
+        translations = known[locale] = get_translations()  # every time, looked up once
+    g._mp_translations = (locale, translations)
     return translations
 
 
@@ -172,7 +179,7 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def _context() -> dict[str, object]:
-        locale = get_locale()
+        locale = current_locale()
         chinese = locale is None or locale.language == "zh"
         return {
             "current_locale": "zh_CN" if chinese else "en",

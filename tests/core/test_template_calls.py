@@ -82,3 +82,25 @@ def test_an_imported_template_sees_the_globals_the_importing_one_has(app):
     with app.app_context():
         assert environment.get_template("page.html", globals={"extra": "E"}).render() == "E"
         assert environment.get_template("macros.html").module.show() == ""  # its own: none
+
+
+def test_a_locales_catalogue_is_looked_up_once_per_app(app, client, monkeypatch):
+    """Flask-Babel hands out one catalogue object per locale: the app keeps it, so a
+    request's first message does not look it up again; each language still gets its
+    own catalogue."""
+    from memberplatform.web import i18n
+
+    looked_up = []
+    original = i18n.get_translations
+
+    def counting():
+        looked_up.append(1)
+        return original()
+
+    monkeypatch.setattr(i18n, "get_translations", counting)
+    chinese = [client.get("/").get_data(as_text=True) for _ in range(2)]
+    english = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    again = client.get("/").get_data(as_text=True)
+    assert len(looked_up) == 2  # zh_CN's and en's, once each
+    assert "首页" in chinese[0] and chinese[0] == chinese[1] and "Home" in english
+    assert "首页" in again
