@@ -147,14 +147,14 @@ _inherited_readers: list[_HeldReader] = []
 
 
 def _reader(engine: sa.Engine) -> Any:
-    """The driver's connection :meth:`Database.read` uses outside a transaction: on SQLite each
-    statement is its own (the driver's transaction handling is off), on PostgreSQL it
-    runs in autocommit, as the session's read-only requests do.
+    """The driver's connection :meth:`Database.read` uses outside a transaction: on
+    SQLite each statement is its own (the driver's transaction handling is off), on
+    PostgreSQL it runs in autocommit, as the session's read-only requests do.
 
     Each thread keeps one such connection from request to request, out of the pool
     (``detach``), already in autocommit: taking one from the pool and giving it back
-    cost a request ~9% of a badge's CPU (the checkout, autocommit switched on and off,
-    the reset on return), for the one statement most fragments run. As the pool does
+    (the checkout, autocommit switched on and off, the reset on return) was a quarter
+    of a badge's instructions, for the one statement most fragments run. As the pool does
     (:func:`_ping_when_idle`), a connection idle for ``PING_AFTER_IDLE_SECONDS`` is
     pinged before use and replaced when the database has gone away meanwhile; one
     that broke during a request is dropped at its end."""
@@ -335,9 +335,10 @@ class Database:
         without the ORM or SQLAlchemy's per-execution work. In a writing request, or
         once the session has a transaction, it runs in that transaction, after the
         session's pending changes are flushed (as ``Session.execute`` would). In the
-        read-only part of a request it runs on a pooled connection of its own without
-        a transaction, as every read-only request does on PostgreSQL: no session, no
-        BEGIN or COMMIT, for a fragment that reads only the signed-in user. After
+        read-only part of a request it runs without a transaction on the connection
+        its thread keeps for such reads (:func:`_reader`), as every read-only request
+        does on PostgreSQL: no session, no BEGIN or COMMIT, for a fragment that reads
+        only the signed-in user. After
         :meth:`read_ahead`, a statement read ahead is answered (once) from its rows."""
         app_ctx = _cv_app.get()  # the context variable: each proxy read costs (7 a page)
         engine = app_ctx.app.extensions["db_engine"]
@@ -455,7 +456,8 @@ class Database:
         return current_app.extensions["db_engine"]
 
     def dispose(self, app: Flask) -> None:
-        """Drop pooled connections inherited across a fork (gunicorn post_fork)."""
+        """Drop the connections inherited across a fork (gunicorn post_fork): the pool's
+        and the thread's reader."""
         engine = app.extensions["db_engine"]
         _drop_readers_of(engine)  # a reader opened before the fork is set aside, not closed
         engine.dispose(close=False)
@@ -525,7 +527,8 @@ def create_engine(
     return engine
 
 
-#: a pooled connection unused for longer than this is checked before it is handed out
+#: a pooled connection (or a thread's reader) unused for longer than this is checked
+#: before it is used
 PING_AFTER_IDLE_SECONDS = 1.0
 
 

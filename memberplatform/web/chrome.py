@@ -7,9 +7,9 @@ numbers on its badges and the page to come back to after switching language. A
 worker renders ``_site_header.html`` once per (language, roles, signed in or not,
 current link, mount point) with markers where those values go, keeps the HTML
 between the markers, and puts each page's values in, escaped as Jinja would escape
-them: the ~40 expressions of the header are no longer evaluated on every page (a
-sixth of a member's dashboard). At most ``MAX_HEADERS`` are kept (languages × role
-sets × sections). With templates reloaded on change (debug), it is rendered every time.
+them: the header's ~40 expressions are no longer evaluated on every page. At most
+``MAX_HEADERS`` are kept (languages × role sets × sections × mount points). With
+templates reloaded on change (debug), it is rendered every time.
 """
 
 from __future__ import annotations
