@@ -108,13 +108,10 @@ def request_translations():
     if app_ctx is None:
         return get_translations()
     g = app_ctx.g
-    state = g.__dict__.get("_flask_babel")
-    locale = getattr(state, "babel_locale", None)
+    locale = current_locale()
     cached = g.__dict__.get("_mp_translations")
-    if locale is not None and cached is not None and cached[0] is locale:
+    if cached is not None and cached[0] is locale:
         return cached[1]
-    if locale is None:
-        locale = get_locale()  # chosen now (and kept by Flask-Babel for the request)
     known = app_ctx.app.extensions.setdefault("translations_by_locale", {})
     translations = known.get(locale)
     if translations is None:  # Flask-Babel's catalogue for the locale: the same object
