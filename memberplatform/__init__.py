@@ -7,7 +7,7 @@ from collections.abc import Callable
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from flask import Flask
 from flask.templating import _default_template_ctx_processor
@@ -48,6 +48,10 @@ class MemberPlatform(Flask):
     only fills the store up to ``MAX_SYNC_CALLABLES``, then it starts again."""
 
     jinja_environment = TemplateEnvironment
+    #: every template is a file of ``templates/``: all kept, in a plain dict (Jinja's
+    #: default keeps 400 in an LRU cache that moves each one it hands out to the end
+    #: of a list, under a lock: eight times a page)
+    jinja_options: ClassVar[dict[str, Any]] = {"cache_size": -1}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Regexp
@@ -11,6 +10,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from memberplatform.admin.hooks import ROLE_LABELS
 from memberplatform.auth.models import ROLES
 from memberplatform.web.forms import Form
+from memberplatform.web.i18n import lazy_gettext as _l
 
 REQUIRED = _l("This field is required.")
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.admin import services
 from memberplatform.admin.models import PasswordReset, StaffScope
 from memberplatform.auth.models import UnionBranch, User, UserRole
 from memberplatform.core.registry import demo_seeder, home_panel, integrity_check, register_export
+from memberplatform.web.i18n import lazy_gettext as _l
 
 ROLE_LABELS: dict[str, Any] = {
     "member": _l("Member"),

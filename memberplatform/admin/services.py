@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from memberplatform.admin.models import PasswordReset, StaffScope
@@ -42,6 +41,7 @@ from memberplatform.core.csvio import CsvDecodeError, decode_upload
 from memberplatform.core.errors import DomainError, Forbidden, NotFound
 from memberplatform.db import utcnow
 from memberplatform.extensions import db
+from memberplatform.web.i18n import lazy_gettext as _l
 
 STATUSES = ("pending", "active", "disabled")
 CHUNK = 1000  # rows per keyset chunk (exports) and per bulk statement (roster)

@@ -25,7 +25,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from memberplatform.admin import hooks, services
@@ -52,6 +51,7 @@ from memberplatform.extensions import db, limiter
 from memberplatform.points.services import balance_of
 from memberplatform.web import hx_redirect, is_fragment_request, load_or_404, render, roles_required
 from memberplatform.web.forms import attach_error
+from memberplatform.web.i18n import gettext as _
 from memberplatform.web.i18n import local_datetime
 
 bp = Blueprint("admin", __name__)

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from memberplatform.web.forms import Form
+from memberplatform.web.i18n import lazy_gettext as _l
 
 REQUIRED = _l("This field is required.")
 

@@ -7,7 +7,6 @@ import io
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.auth.models import User
 from memberplatform.auth.services import (
@@ -19,6 +18,7 @@ from memberplatform.auth.services import (
 )
 from memberplatform.core.errors import DomainError
 from memberplatform.extensions import db
+from memberplatform.web.i18n import lazy_gettext as _l
 
 MAX_ROWS = 20_000
 

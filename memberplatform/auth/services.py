@@ -9,7 +9,6 @@ from importlib import resources
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from memberplatform.audit.services import record
@@ -26,6 +25,7 @@ from memberplatform.auth.signals import user_activated
 from memberplatform.core.errors import DomainError
 from memberplatform.db import utcnow
 from memberplatform.extensions import db
+from memberplatform.web.i18n import lazy_gettext as _l
 
 PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
 MEMBER_NO_RE = re.compile(r"^[A-Za-z0-9-]{4,32}$")

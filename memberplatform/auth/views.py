@@ -5,8 +5,6 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, request, session, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
 from memberplatform.auth import services
@@ -16,6 +14,8 @@ from memberplatform.core.errors import DomainError
 from memberplatform.extensions import limiter
 from memberplatform.web import hx_redirect, render, roles_required
 from memberplatform.web.forms import attach_error
+from memberplatform.web.i18n import gettext as _
+from memberplatform.web.i18n import lazy_gettext as _l
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Response, current_app, send_file
-from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
 from memberplatform.core.errors import DomainError
 from memberplatform.db import Base, utcnow
 from memberplatform.extensions import db
+from memberplatform.web.i18n import lazy_gettext as _l
 
 #: kind -> (content type, extension, magic-byte check)
 KINDS = {

@@ -10,7 +10,6 @@ from functools import cache
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import url_for
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.core.registry import (
     admin_panel,
@@ -24,6 +23,7 @@ from memberplatform.db import utcnow
 from memberplatform.notifications.services import register_message
 from memberplatform.points import services as points
 from memberplatform.points.models import LedgerEntry
+from memberplatform.web.i18n import lazy_gettext as _l
 
 from . import services
 from .models import (

@@ -16,7 +16,6 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.audit.services import record
 from memberplatform.core.errors import DomainError
@@ -25,6 +24,7 @@ from memberplatform.extensions import db
 from memberplatform.notifications.services import notify
 from memberplatform.points import services as points
 from memberplatform.points.services import Ref
+from memberplatform.web.i18n import lazy_gettext as _l
 
 from . import seats
 from .models import (

@@ -6,7 +6,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 
 import memberplatform.courses.hooks  # noqa: F401  (registers reasons, checks, panels, demo)
@@ -23,6 +22,7 @@ from memberplatform.extensions import db
 from memberplatform.web import hx_redirect, is_fragment_request, render, roles_required
 from memberplatform.web import with_trigger as _with_trigger
 from memberplatform.web.forms import attach_error
+from memberplatform.web.i18n import gettext as _
 
 from . import services
 from .forms import (

@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields import DateTimeLocalField, IntegerField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 from memberplatform.web.forms import Form
+from memberplatform.web.i18n import lazy_gettext as _l
 
 REQUIRED = _l("This field is required.")
 WHOLE = re.compile(r"^\s*-?\d{1,9}\s*$")

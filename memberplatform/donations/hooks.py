@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import url_for
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.core.registry import (
     admin_panel,
@@ -28,6 +27,7 @@ from memberplatform.extensions import db
 from memberplatform.notifications.services import register_message
 from memberplatform.points import services as points
 from memberplatform.points.models import LedgerEntry
+from memberplatform.web.i18n import lazy_gettext as _l
 
 points.register_reason("donation", _l("Points donation"))
 points.register_reason("donation_refund", _l("Refund of a points donation (campaign cancelled)"))

@@ -15,7 +15,6 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
 from memberplatform.audit.services import record
@@ -29,6 +28,7 @@ from memberplatform.extensions import db
 from memberplatform.notifications.services import notify
 from memberplatform.points import services as points
 from memberplatform.points.services import Ref
+from memberplatform.web.i18n import lazy_gettext as _l
 
 MAX_UNITS = 1_000_000
 FROZEN_WHEN_DONATED = ("points_per_unit", "item_name", "unit_label")

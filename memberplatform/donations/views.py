@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, make_response, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
@@ -43,6 +42,7 @@ from memberplatform.web import (
 )
 from memberplatform.web.forms import attach_error
 from memberplatform.web.i18n import current_locale, local_datetime
+from memberplatform.web.i18n import gettext as _
 
 bp = Blueprint("donations", __name__)
 

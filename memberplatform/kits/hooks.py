@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import url_for
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.audit.models import AuditEntry
 from memberplatform.auth.models import Enterprise
@@ -38,6 +37,7 @@ from memberplatform.kits.models import (
 )
 from memberplatform.notifications.services import register_message
 from memberplatform.points.services import register_reason, register_ref_link
+from memberplatform.web.i18n import lazy_gettext as _l
 
 register_reason("kit_claim", _l("Health kit claim"))
 register_reason("kit_refund", _l("Health kit claim cancelled: points returned"))

@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.audit.services import record
 from memberplatform.auth.models import Enterprise, MemberTag, UnionBranch, User
@@ -54,6 +53,7 @@ from memberplatform.kits.models import (
 )
 from memberplatform.notifications.services import notify
 from memberplatform.points import services as points
+from memberplatform.web.i18n import lazy_gettext as _l
 from memberplatform.web.i18n import local_datetime
 
 CODE_RE = re.compile(f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")

@@ -10,8 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import Blueprint, abort, flash, make_response, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
@@ -57,6 +55,8 @@ from memberplatform.web import (
 )
 from memberplatform.web.forms import attach_error, perform
 from memberplatform.web.i18n import current_locale, local_datetime
+from memberplatform.web.i18n import gettext as _
+from memberplatform.web.i18n import lazy_gettext as _l
 
 bp = Blueprint("kits", __name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -22,6 +21,7 @@ from memberplatform.core.errors import DomainError
 from memberplatform.legal import services
 from memberplatform.legal.models import STATUSES
 from memberplatform.web.forms import Form
+from memberplatform.web.i18n import lazy_gettext as _l
 
 REQUIRED = _l("This field is required.")
 FILES_HELP = _l("Optional: up to 3 files, PDF, PNG or JPEG, at most 3 MB each.")

@@ -9,7 +9,6 @@ from functools import cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.core.registry import (
     admin_panel,
@@ -35,6 +34,7 @@ from memberplatform.legal.models import (
 )
 from memberplatform.legal.sla import SHANGHAI
 from memberplatform.notifications.services import register_message
+from memberplatform.web.i18n import lazy_gettext as _l
 
 register_message("legal.assigned", _l("A lawyer has taken your legal request %(number)s."))
 register_message("legal.answered", _l("A lawyer answered your legal request %(number)s."))

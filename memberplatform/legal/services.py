@@ -22,7 +22,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app, has_app_context, url_for
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 
 from memberplatform.audit.services import record
@@ -46,6 +45,7 @@ from memberplatform.legal.models import (
     RequestEvent,
     RequestMessage,
 )
+from memberplatform.web.i18n import lazy_gettext as _l
 
 MAX_QUESTION = 5000
 MAX_MESSAGE = 5000

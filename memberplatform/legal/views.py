@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, g, request, url_for
 from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
@@ -36,6 +35,7 @@ from memberplatform.legal.models import (
 from memberplatform.web import hx_redirect, load_or_404, render, roles_required
 from memberplatform.web.forms import attach_error, perform
 from memberplatform.web.i18n import current_locale
+from memberplatform.web.i18n import gettext as _
 
 bp = Blueprint("legal", __name__)
 

@@ -6,13 +6,13 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from memberplatform.core.nav import nav_counter
 from memberplatform.db import utcnow
 from memberplatform.extensions import db
 from memberplatform.notifications.models import Notification
+from memberplatform.web.i18n import lazy_gettext as _l
 
 #: kind -> translatable message with %(param)s placeholders; domains add theirs
 MESSAGES: dict[str, Any] = {}

@@ -12,7 +12,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.auth.models import User
 from memberplatform.core.csvio import CsvDecodeError, decode_upload
@@ -20,6 +19,7 @@ from memberplatform.core.errors import DomainError
 from memberplatform.extensions import db
 from memberplatform.points import services
 from memberplatform.points.models import LedgerEntry
+from memberplatform.web.i18n import lazy_gettext as _l
 
 MAX_ROWS = 20_000
 MEMBER_HEADERS = ("member_no", "会员号", "phone", "手机号")

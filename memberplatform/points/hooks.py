@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.auth.signals import user_activated
 from memberplatform.core.nav import nav_count, nav_counter
@@ -16,6 +15,7 @@ from memberplatform.core.registry import integrity_check, me_panel
 from memberplatform.notifications.services import register_message
 from memberplatform.points import services
 from memberplatform.points.models import LedgerEntry, LotUse, PointsAccount, PointsLot
+from memberplatform.web.i18n import lazy_gettext as _l
 
 services.register_reason("activation", _l("Account activation bonus"))
 services.register_reason("checkin", _l("Daily check-in"))

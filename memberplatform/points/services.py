@@ -20,13 +20,13 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from memberplatform.audit.services import record
 from memberplatform.core.errors import DomainError
 from memberplatform.db import insert_ignoring_conflicts, utcnow
 from memberplatform.extensions import db
 from memberplatform.points.models import CheckIn, LedgerEntry, LotUse, PointsAccount, PointsLot
+from memberplatform.web.i18n import lazy_gettext as _l
 
 MAX_AMOUNT = 1_000_000  # any single change above this is a typo, not a grant
 

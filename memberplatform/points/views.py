@@ -6,8 +6,6 @@ import uuid
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -20,6 +18,8 @@ from memberplatform.points import grants, services
 from memberplatform.points.forms import BulkGrantForm, ConfirmBulkForm, GrantForm, HistoryFilterForm
 from memberplatform.web import badges, hx_redirect, render, roles_required, with_trigger
 from memberplatform.web.forms import attach_error
+from memberplatform.web.i18n import gettext as _
+from memberplatform.web.i18n import lazy_gettext as _l
 
 bp = Blueprint("points", __name__, url_prefix="/points")
 

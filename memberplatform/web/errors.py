@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask, request
-from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from memberplatform.extensions import db
+from memberplatform.web.i18n import lazy_gettext as _l
 from memberplatform.web.rendering import render
 
 MESSAGES = {

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.numbers import format_decimal
 from flask import Flask, current_app, has_request_context, request, session, url_for
 from flask.globals import _cv_app
 from flask_babel import format_datetime, format_number, get_locale, get_timezone, get_translations
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from markupsafe import Markup
 
@@ -83,8 +85,15 @@ def local_datetime(value: datetime | None, format: str = "medium") -> str:
     if digits is not None:
         if value.tzinfo is None:  # as Flask-Babel reads a naive datetime: UTC
             value = value.replace(tzinfo=UTC)
-        return value.astimezone(get_timezone()).strftime(digits)
+        return value.astimezone(_zone(get_timezone().zone)).strftime(digits)
     return format_datetime(value, format)
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    """The standard library's zone of Flask-Babel's (pytz's) name: pytz converts a
+    time in Python, ``zoneinfo`` in C, to the same wall-clock time."""
+    return ZoneInfo(name)
 
 
 def _has_endpoint(endpoint: str) -> bool:
@@ -118,6 +127,20 @@ def request_translations():
         translations = known[locale] = get_translations()  # every time, looked up once
     g._mp_translations = (locale, translations)
     return translations
+
+
+def gettext(string: str, /, **variables: object) -> str:
+    """Flask-Babel's ``gettext`` (translated, then %-formatted with ``variables``), from
+    the catalogue :func:`request_translations` keeps: Flask-Babel's own resolves the
+    context, the extension, the domain and the locale on every call."""
+    text = request_translations().ugettext(string)
+    return text % variables if variables else text
+
+
+def lazy_gettext(string: str, /, **variables: object) -> LazyString:
+    """Flask-Babel's ``lazy_gettext`` (a string translated each time it is used, in the
+    language of the request using it), translated by :func:`gettext`."""
+    return LazyString(gettext, string, **variables)
 
 
 def template_gettext(string: str, /, **variables: object) -> Markup:

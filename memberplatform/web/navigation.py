@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, current_app, request, url_for
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from memberplatform.web.i18n import current_locale
+from memberplatform.web.i18n import lazy_gettext as _l
 
 #: (endpoint, label, who sees it): None anyone, "user" anyone signed in, else a role
 MAIN_NAV = (

@@ -24,7 +24,9 @@ from flask import Flask, g, session
 from flask.globals import _cv_app, _cv_request
 from flask.templating import Environment
 from flask_wtf.csrf import generate_csrf
-from jinja2.runtime import Context, Macro
+from jinja2 import Template
+from jinja2.runtime import Context, Macro, new_context
+from markupsafe import Markup, escape
 
 #: URLs a worker keeps (a page has a few dozen distinct ones; ids make more)
 MAX_URLS = 4096
@@ -115,12 +117,70 @@ class TemplateGlobals(ChainMap):
     def keys(self) -> KeysView[str]:
         return dict.fromkeys(self).keys()
 
+    def merged(self, variables: MutableMapping[str, Any] | None) -> dict[str, Any]:
+        """One dict of the globals and ``variables`` over them, as Jinja's
+        ``new_context`` makes it (``dict(globals, **variables)``), copied map by map
+        instead of name by name through ``ChainMap.__getitem__``."""
+        merged: dict[str, Any] = {}
+        for mapping in reversed(self.maps):
+            merged.update(mapping)
+        if variables:
+            merged.update(variables)
+        return merged
+
+
+def output_escape(value: Any, /) -> str:
+    """What ``{{ … }}`` writes in an autoescaped template: ``Markup`` as it is, a whole
+    number as its digits, anything else through MarkupSafe's ``escape``.
+
+    Jinja writes ``escape(value)``, which for ``Markup`` (every ``_()``, macro and
+    header a page writes) calls its ``__html__`` and builds a copy through
+    ``Markup.__new__``, which calls ``__html__`` again: four calls to write a string
+    unchanged. What it writes is joined into the page, so a plain ``str`` does."""
+    kind = type(value)
+    if kind is Markup:
+        return value
+    if kind is int:
+        return str(value)
+    return escape(value)
+
+
+class PageTemplate(Template):
+    """Jinja's template, with :func:`output_escape` for what it writes and its context
+    made from :meth:`TemplateGlobals.merged`."""
+
+    @classmethod
+    def _from_namespace(
+        cls,
+        environment: Any,
+        namespace: MutableMapping[str, Any],
+        globals: MutableMapping[str, Any],
+    ) -> Template:
+        # the compiled module's ``escape`` is only what ``{{ … }}`` writes with
+        if namespace.get("escape") is escape:
+            namespace["escape"] = output_escape
+        return super()._from_namespace(environment, namespace, globals)
+
+    def new_context(
+        self,
+        vars: dict[str, Any] | None = None,
+        shared: bool = False,
+        locals: MutableMapping[str, Any] | None = None,
+    ) -> Context:
+        if shared or type(self.globals) is not TemplateGlobals:
+            return super().new_context(vars, shared, locals)
+        parent = self.globals.merged(vars)  # what Jinja's ``new_context`` would copy
+        return new_context(
+            self.environment, self.name, self.blocks, parent, True, self.globals, locals
+        )
+
 
 class TemplateEnvironment(Environment):
     """Flask's Jinja environment, with :class:`TemplateContext` and
     :class:`TemplateGlobals`."""
 
     context_class = TemplateContext
+    template_class = PageTemplate
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> TemplateGlobals:
         return TemplateGlobals({} if d is None else d, self.globals)

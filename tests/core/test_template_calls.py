@@ -104,3 +104,97 @@ def test_a_locales_catalogue_is_looked_up_once_per_app(app, client, monkeypatch)
     assert len(looked_up) == 2  # zh_CN's and en's, once each
     assert "首页" in chinese[0] and chinese[0] == chinese[1] and "Home" in english
     assert "首页" in again
+
+
+def test_what_a_template_writes_is_escaped_as_jinja_would(app):
+    """``{{ … }}`` writes through ``output_escape``: Markup unchanged, a whole number as
+    its digits, anything else through MarkupSafe's ``escape`` — the same text Jinja's
+    own ``escape`` writes, for every kind of value."""
+    from jinja2 import Environment
+    from markupsafe import Markup
+
+    from memberplatform.web.i18n import lazy_gettext
+    from memberplatform.web.templating import output_escape
+
+    class Html:
+        def __html__(self):
+            return "<i>safe</i>"
+
+    values = {
+        "text": "<a href='x'>&\"",
+        "markup": Markup("<b>bold</b>"),
+        "number": -42,
+        "flag": True,
+        "nothing": None,
+        "ratio": 1.5,
+        "html": Html(),
+        "lazy": lazy_gettext("Home"),
+        "items": ["<x>", 1],
+    }
+    source = (
+        "".join(f"{{{{ {name} }}}}|" for name in values)
+        + "{% set s %}{{ text }}{% endset %}{{ s }}"
+    )
+    jinja = Environment(autoescape=True).from_string(source)
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        ours = app.jinja_env.from_string(source)
+        assert ours.root_render_func.__globals__["escape"] is output_escape
+        assert ours.render(values) == jinja.render(values)
+        assert "&lt;a href=&#39;x&#39;&gt;&amp;&#34;|<b>bold</b>|-42|True|None|1.5|" in ours.render(
+            values
+        )
+
+
+def test_a_templates_context_is_made_without_reading_its_globals_one_by_one(app, monkeypatch):
+    """A page's context is its globals with the values it is given over them, copied
+    map by map (``TemplateGlobals.merged``); a global added later is still seen, as
+    with Jinja's ``ChainMap``, and every template is kept in a plain dict."""
+    import collections
+
+    read = []
+    original = collections.ChainMap.__getitem__
+
+    def counting(self, key):
+        read.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(collections.ChainMap, "__getitem__", counting)
+    with app.test_request_context():
+        template = app.jinja_env.from_string(
+            "{{ LOCALES|length }} {{ later }} {{ has_endpoint('home.index') }}"
+        )
+        app.jinja_env.globals["later"] = "L"
+        try:
+            assert template.render() == "2 L True"
+            assert template.render(LOCALES=[1, 2, 3], later="V").startswith("3 V ")
+        finally:
+            del app.jinja_env.globals["later"]
+    assert read == []
+    assert type(app.jinja_env.cache) is dict
+
+
+def test_lazy_strings_are_translated_from_the_requests_catalogue(app, monkeypatch):
+    """``_l()`` strings are translated when used, in the language of the request using
+    them, from the catalogue the request already holds (Flask-Babel's own ``gettext``
+    looks it up again on every use)."""
+    import flask_babel
+
+    from memberplatform.web import i18n
+
+    looked_up = []
+    original = flask_babel.get_translations
+
+    def counting():
+        looked_up.append(1)
+        return original()
+
+    monkeypatch.setattr(flask_babel, "get_translations", counting)
+    monkeypatch.setattr(i18n, "get_translations", counting)
+    home = i18n.lazy_gettext("Home")
+    for language, expected in (("zh-CN", "首页"), ("en", "Home")):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            assert [str(home) for _ in range(3)] == [expected] * 3
+            assert i18n.gettext("Home") == expected
+    assert len(looked_up) <= 2  # once per language at most, not once per use
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert i18n.gettext("%(n)s points", n=5) == flask_babel.gettext("%(n)s points", n=5)
