@@ -147,15 +147,31 @@ def template_gettext(string: str, /, **variables: object) -> Markup:
     """``_()`` in templates, as Jinja's "newstyle" gettext does it in an autoescaped
     template (translated, marked safe, then %-formatted with escaped values), without
     its two context look-ups and three calls through the template context per message
-    (a page has 20–50). Every template is HTML, so autoescaping is always on."""
-    translations = request_translations()
-    if not variables:  # most messages: the same Markup every time, per catalogue
+    (a page has 20–50). Every template is HTML, so autoescaping is always on.
+
+    A message without values is the same ``Markup`` every time, kept per catalogue;
+    the request keeps the catalogue's with the locale it is for on ``g``, and a message
+    already known is answered from there while the request's locale is that one."""
+    if not variables:
+        app_ctx = _cv_app.get(None)
+        if app_ctx is not None:
+            known_to_g = app_ctx.g.__dict__
+            found = known_to_g.get("_mp_markup")
+            # the request's locale, where current_locale() reads it once it is chosen
+            locale = getattr(known_to_g.get("_flask_babel"), "babel_locale", None)
+            if found is not None and found[0] is locale:
+                markup = found[1].get(string)
+                if markup is not None:
+                    return markup
+        translations = request_translations()
         known = translations.__dict__.setdefault("_mp_markup", {})
+        if app_ctx is not None:
+            app_ctx.g._mp_markup = (current_locale(), known)
         markup = known.get(string)
         if markup is None:
             markup = known[string] = _markup(translations.ugettext(string), {})
         return markup
-    return _markup(translations.ugettext(string), variables)
+    return _markup(request_translations().ugettext(string), variables)
 
 
 def _markup(message: str, variables: dict[str, object]) -> Markup:

@@ -40,12 +40,19 @@ _PLAIN = (str, int)
 def template_url_for(endpoint: str, /, **values: Any) -> str:
     """Flask's ``url_for`` for templates, keeping what it built."""
     app = _cv_app.get().app  # the context variables: a proxy read costs more than a call
-    if endpoint[0] == "." or not all(
-        key[0] != "_" and type(value) in _PLAIN for key, value in values.items()
-    ):
+    if endpoint[0] == ".":
         return app.url_for(endpoint, **values)
+    for name, value in values.items():
+        if name[0] == "_" or type(value) not in _PLAIN:
+            return app.url_for(endpoint, **values)
+    root = _cv_request.get().request.script_root
+    if not values:
+        key: tuple[Any, ...] = (endpoint, root)
+    elif len(values) == 1:
+        key = (endpoint, root, *values.items())
+    else:
+        key = (endpoint, root, *sorted(values.items()))
     built = app.extensions["template_urls"]
-    key = (endpoint, _cv_request.get().request.script_root, *sorted(values.items()))
     url = built.get(key)
     if url is None:
         url = app.url_for(endpoint, **values)

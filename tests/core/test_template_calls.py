@@ -198,3 +198,19 @@ def test_lazy_strings_are_translated_from_the_requests_catalogue(app, monkeypatc
     assert len(looked_up) <= 2  # once per language at most, not once per use
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert i18n.gettext("%(n)s points", n=5) == flask_babel.gettext("%(n)s points", n=5)
+
+
+def test_a_message_follows_a_change_of_language_within_the_request(app):
+    """``_()`` answers a message from the request's own store while the language is
+    the one it was made for; after ``flask_babel.refresh`` (the language switch) the
+    next message is in the new language."""
+    import flask_babel
+    from flask import session
+
+    template = app.jinja_env.from_string("{{ _('Home') }}|{{ _('Log in') }}")
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert template.render() == "Home|Log in"
+        assert template.render() == "Home|Log in"
+        session["locale"] = "zh_CN"
+        flask_babel.refresh()
+        assert template.render() == "首页|登录"
