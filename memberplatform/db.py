@@ -120,7 +120,7 @@ def _leave_read_only(flag: str) -> None:
 def _reads_only() -> bool:
     """Whether the request is in its read-only part (no transaction needed); outside a
     request :func:`_wants_write` is always true."""
-    return not _wants_write() and not g.get("needs_transaction")
+    return not _wants_write() and not _cv_app.get().g.__dict__.get("needs_transaction")
 
 
 def _has_changes(session: so.Session) -> bool:
@@ -158,7 +158,8 @@ def _reader(engine: sa.Engine) -> Any:
     (:func:`_ping_when_idle`), a connection idle for ``PING_AFTER_IDLE_SECONDS`` is
     pinged before use and replaced when the database has gone away meanwhile; one
     that broke during a request is dropped at its end."""
-    reader = g.get("db_reader")
+    flags = _cv_app.get().g
+    reader = flags.__dict__.get("db_reader")
     if reader is not None:
         return reader
     thread = threading.current_thread()
@@ -180,13 +181,13 @@ def _reader(engine: sa.Engine) -> Any:
         if engine.dialect.name == "postgresql":
             held.driver.autocommit = True
         _held_readers[thread] = held
-    g.db_reader = held.driver
+    flags.db_reader = held.driver
     return held.driver
 
 
 def _release_reader() -> None:
     """The request is done with its reader: it stays with the thread, unless it broke."""
-    if g.pop("db_reader", None) is None:
+    if _cv_app.get().g.__dict__.pop("db_reader", None) is None:
         return
     thread = threading.current_thread()
     held = _held_readers.get(thread)

@@ -20,7 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app, has_request_context, request
+from flask.globals import _cv_app, _cv_request
+from flask.wrappers import Request
 from flask_login import UserMixin
 
 from memberplatform.auth.models import Enterprise, MemberTag, UnionBranch, User, UserRole
@@ -172,18 +173,18 @@ def _read_identity(user_id: int) -> list[Any]:
     before the session check, so writers queue for less time in a rush. The reads the
     view declared (``reads_with_user``) go with them: the user id is the session's, and
     a session that turns out to have ended only wasted the reads (nothing is shown)."""
-    in_request = has_request_context()
-    may_write = in_request and request.method not in SAFE_METHODS
+    request_context = _cv_request.get(None)  # not the proxies: every request runs this
+    may_write = request_context is not None and request_context.request.method not in SAFE_METHODS
     identity = (_statement(nav.names()), {"user_id": user_id})
     with db.reading() if may_write else contextlib.nullcontext():
-        ahead = _view_reads(user_id) if in_request else []
+        ahead = _view_reads(request_context.request, user_id) if request_context else []
         if ahead:  # one round trip on PostgreSQL for the user and the view's first reads
             db.read_ahead([identity, *ahead])
         return db.read(*identity).all()
 
 
-def _view_reads(user_id: int) -> list[tuple[Any, dict[str, Any]]]:
-    """What the request's view declared with ``web.access.reads_with_user``."""
-    view = current_app.view_functions.get(request.endpoint or "")
+def _view_reads(request: Request, user_id: int) -> list[tuple[Any, dict[str, Any]]]:
+    """What ``request``'s view declared with ``web.access.reads_with_user``."""
+    view = _cv_app.get().app.view_functions.get(request.endpoint or "")
     reads = getattr(view, "reads_with_user", None)
     return reads(user_id, **(request.view_args or {})) if reads is not None else []

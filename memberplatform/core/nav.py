@@ -15,11 +15,10 @@ from collections.abc import Callable
 from functools import cache
 
 import sqlalchemy as sa
-from flask import g
-from flask_login import current_user
 
 from memberplatform.db import wrote
 from memberplatform.extensions import db
+from memberplatform.web.current import app_globals, signed_in_user
 
 #: name -> fn(user id bind parameter) -> scalar subquery
 _counters: dict[str, Callable[[sa.BindParameter], sa.ScalarSelect]] = {}
@@ -60,10 +59,11 @@ def _statement() -> sa.Select:
 
 def nav_count(name: str) -> int:
     """The signed-in user's count ``name`` (0 when nobody is signed in)."""
-    user = current_user._get_current_object()  # once: each proxy read costs
+    user = signed_in_user()
     if not user.is_authenticated:
         return 0
-    counts = g.get("nav_counts")
+    g = app_globals()
+    counts = g.__dict__.get("nav_counts")
     if counts is None or counts[0] != user.id:
         read_with_user = getattr(user, "nav_counts", None)
         if read_with_user is not None and not wrote():

@@ -8,6 +8,7 @@ from memberplatform.core.cache import cached_figures
 from memberplatform.core.registry import home_panels, me_panels
 from memberplatform.extensions import db
 from memberplatform.web import reads_with_user, render, roles_required
+from memberplatform.web.current import signed_in_user
 from memberplatform.web.i18n import LOCALES
 
 bp = Blueprint("home", __name__)
@@ -39,7 +40,7 @@ def _panel_reads(user_id: int) -> list:
 @roles_required()
 @reads_with_user(_panel_reads)  # the panels' statements go with the session check
 def me():  # access: any logged-in user
-    user = current_user._get_current_object()
+    user = signed_in_user()
     panels = [(panel, panel.context(user)) for panel in me_panels]
     return render("home/me.html", panels=panels)
 

@@ -7,9 +7,9 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import abort
-from flask_login import current_user
 
 from memberplatform.extensions import db, login_manager
+from memberplatform.web.current import signed_in_user
 
 F = TypeVar("F", bound=Callable[..., Any])
 M = TypeVar("M")
@@ -24,7 +24,7 @@ def roles_required(*roles: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            user = current_user._get_current_object()  # once: each proxy read costs
+            user = signed_in_user()
             if not user.is_authenticated:
                 return login_manager.unauthorized()
             if roles and not user.has_role(*roles):

@@ -11,7 +11,8 @@ With templates reloaded on change (debug), a badge is rendered every time.
 
 from __future__ import annotations
 
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, render_template
+from flask.globals import _cv_app, _cv_request
 from markupsafe import Markup
 
 from memberplatform.web.i18n import current_locale
@@ -22,11 +23,11 @@ MAX_BADGES = 4096
 
 def badge(template: str, count: int) -> Markup:
     """``template`` rendered with ``count``, from the worker's store when it has it."""
-    app = current_app._get_current_object()
+    app = _cv_app.get().app
     if app.jinja_env.auto_reload:
         return _render(template, count)
     store: dict = app.extensions.setdefault("badges", {})
-    key = (template, count, current_locale(), request.script_root)
+    key = (template, count, current_locale(), _cv_request.get().request.script_root)
     html = store.get(key)
     if html is None:
         html = _render(template, count)

@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, render_template
 from flask.globals import _cv_app
-from flask_login import current_user
 from markupsafe import Markup, escape
 
+from memberplatform.web.current import current_request, signed_in_user
 from memberplatform.web.i18n import current_locale
 from memberplatform.web.navigation import main_nav
 from memberplatform.web.templating import csrf_token_value
@@ -35,10 +35,11 @@ _MARKER = re.compile("\x00(" + "|".join(SLOTS) + ")\x00")
 def site_header() -> Markup:
     """The header for this request's visitor."""
     app = _cv_app.get().app
-    user = current_user._get_current_object()
+    user = signed_in_user()
     signed_in = bool(user.is_authenticated)
     links = main_nav()
-    path = request.path
+    req = current_request()
+    path = req.path
     current = next((href for href, _label in links if href == path), None)
     context = {"signed_in": signed_in, "current_href": current}
     if app.jinja_env.auto_reload:
@@ -47,7 +48,7 @@ def site_header() -> Markup:
         current_locale(),
         frozenset(user.roles) if signed_in else None,
         current,
-        request.script_root,
+        req.script_root,
     )
     kept: dict[Any, list[str]] = app.extensions["site_headers"]
     pieces = kept.get(key)
@@ -67,8 +68,9 @@ def _value(name: str) -> Markup:
     if name == "csrf_token":
         return escape(csrf_token_value())
     if name == "next_path":
-        return escape(request.full_path if request.method == "GET" else "/")
-    render = current_app.jinja_env.globals[name]  # the badges' own helpers (cached per count)
+        req = current_request()
+        return escape(req.full_path if req.method == "GET" else "/")
+    render = _cv_app.get().app.jinja_env.globals[name]  # the badges' own helpers (cached per count)
     return render()
 
 

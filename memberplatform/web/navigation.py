@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, request, url_for
-from flask_login import current_user
+from flask import Flask, current_app, url_for
+from flask.globals import _cv_app
 
+from memberplatform.web.current import current_request, signed_in_user
 from memberplatform.web.i18n import current_locale
 from memberplatform.web.i18n import lazy_gettext as _l
 
@@ -42,10 +43,10 @@ def _sees(need: str | None, user: Any) -> bool:
 
 def main_nav() -> list[tuple[str, str]]:
     """(href, label) of every main-navigation link the current visitor sees."""
-    user = current_user._get_current_object()
+    user = signed_in_user()
     roles = frozenset(user.roles) if user.is_authenticated else None
-    built = current_app.extensions["main_nav"]  # a few entries: languages × role sets
-    key = (current_locale(), roles, request.script_root)
+    built = _cv_app.get().app.extensions["main_nav"]  # languages × role sets
+    key = (current_locale(), roles, current_request().script_root)
     links = built.get(key)
     if links is None:
         links = built[key] = [

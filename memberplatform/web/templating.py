@@ -20,7 +20,7 @@ from collections.abc import KeysView, MutableMapping
 from types import BuiltinFunctionType, FunctionType, MethodType
 from typing import Any
 
-from flask import Flask, g, session
+from flask import Flask, session
 from flask.globals import _cv_app, _cv_request
 from flask.templating import Environment
 from flask_wtf.csrf import generate_csrf
@@ -65,9 +65,10 @@ def template_url_for(endpoint: str, /, **values: Any) -> str:
 def csrf_token_value() -> str:
     """The request's signed CSRF token, kept on ``g`` where Flask-WTF's forms find it:
     the one signed for this session in the last ``CSRF_REUSE_SECONDS``, or a new one."""
-    app = _cv_app.get().app
+    app_ctx = _cv_app.get()
+    app = app_ctx.app
     field = app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
-    token = g.get(field)
+    token = app_ctx.g.__dict__.get(field)
     if token is not None:
         return token
     raw = session.get(field)
@@ -76,7 +77,7 @@ def csrf_token_value() -> str:
     if isinstance(raw, str):
         found = signed.get(raw)
         if found is not None and now - found[1] < CSRF_REUSE_SECONDS:
-            setattr(g, field, found[0])
+            setattr(app_ctx.g, field, found[0])
             return found[0]
     token = generate_csrf()  # also makes the session's raw token when it has none
     if len(signed) >= MAX_SIGNED_TOKENS:
