@@ -218,7 +218,8 @@ def _drop_readers_of(engine: sa.Engine) -> None:
 def wrote() -> bool:
     """Whether this request has written yet (an INSERT, UPDATE or DELETE): what it read
     before may be out of date."""
-    return has_app_context() and bool(g.get("db_wrote"))
+    app_ctx = _cv_app.get(None)  # not the proxies: the header's counts ask on every page
+    return app_ctx is not None and bool(app_ctx.g.__dict__.get("db_wrote"))
 
 
 _WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
@@ -403,10 +404,12 @@ class Database:
         runs as usual. A later call replaces what an earlier one read.
         """
         reads = list(reads)
-        g.read_ahead = _ReadAhead(reads, self._read_all(reads), bool(g.get("db_wrote")))
+        answers = self._read_all(reads)
+        flags = _cv_app.get().g
+        flags.read_ahead = _ReadAhead(reads, answers, bool(flags.__dict__.get("db_wrote")))
 
     def _read_all(self, reads: list[tuple[sa.Executable, dict[str, Any] | None]]) -> list[Any]:
-        engine = current_app.extensions["db_engine"]
+        engine = _cv_app.get().app.extensions["db_engine"]
         if engine.dialect.name == "postgresql" and len(reads) > 1 and not self._in_transaction():
             sessions = self.session.registry
             pending = sessions.has() and _has_changes(sessions())

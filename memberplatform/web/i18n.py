@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from babel import Locale
 from babel.numbers import format_decimal
-from flask import Flask, current_app, has_request_context, request, session, url_for
-from flask.globals import _cv_app
+from flask import Flask, current_app, request, url_for
+from flask.globals import _cv_app, _cv_request
 from flask_babel import format_datetime, format_number, get_locale, get_timezone, get_translations
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
@@ -28,9 +29,10 @@ def select_locale() -> str:
     Login copies the account's saved language into the session ("" when it has none)
     and ``/lang`` sets both, so a signed-in request finds it in the session: a fragment
     that shows no user data (the progress bar) need not load the user for it."""
-    if not has_request_context():  # CLI and background work use the default
+    request_context = _cv_request.get(None)  # not the proxies: every request asks
+    if request_context is None:  # CLI and background work use the default
         return current_app.config["BABEL_DEFAULT_LOCALE"]
-    chosen = session.get("locale")
+    chosen = request_context.session.get("locale")
     if chosen in LOCALES:
         return chosen
     signed_in = chosen is None and current_user and current_user.is_authenticated
@@ -68,13 +70,23 @@ _DIGITS_ONLY = {
 def current_locale() -> Locale:
     """Flask-Babel's ``get_locale()``, read straight from where it keeps the request's
     once it has chosen it (its own look-up resolves ``g`` and the extension each call;
-    a page asks for every figure and badge it shows)."""
+    a page asks for every figure and badge it shows). The first time in a request it
+    chooses it as Flask-Babel does, with :func:`locale_for_request` (the app's
+    selector), and keeps it where Flask-Babel would."""
     app_ctx = _cv_app.get(None)
-    if app_ctx is not None:
-        locale = getattr(app_ctx.g.__dict__.get("_flask_babel"), "babel_locale", None)
-        if locale is not None:
-            return locale
-    return get_locale()
+    if app_ctx is None:
+        return get_locale()
+    babel_context = app_ctx.g.__dict__.get("_flask_babel")
+    locale = getattr(babel_context, "babel_locale", None)
+    if locale is not None:
+        return locale
+    babel = app_ctx.app.extensions.get("babel")
+    if babel is None or babel.locale_selector is not locale_for_request:
+        return get_locale()
+    if babel_context is None:
+        babel_context = app_ctx.g._flask_babel = SimpleNamespace()
+    babel_context.babel_locale = locale = locale_for_request()  # a Locale: not re-parsed
+    return locale
 
 
 def local_datetime(value: datetime | None, format: str = "medium") -> str:

@@ -57,3 +57,42 @@ def test_a_page_reads_the_signed_in_user_through_flask_login_twice_at_most(
         calls.clear()
         assert client.get(path, headers=headers).status_code == 200
         assert len(calls) <= 2, (path, len(calls))
+
+
+def test_the_requests_language_is_chosen_once_without_flask_babels_lookups(
+    app, client, auth, make_user, monkeypatch
+):
+    """``i18n.current_locale`` chooses the request's language with the app's selector
+    the first time it is asked and keeps it where Flask-Babel keeps it: Flask-Babel
+    then finds the same ``Locale``, a language switch (``refresh``) is followed, and
+    Flask-Babel's own ``get_locale`` (its context and extension looked up through
+    ``g`` and ``current_app``) is not needed on a page."""
+    import flask_babel
+
+    from memberplatform.web import i18n
+
+    asked = []
+    original = flask_babel.get_locale
+
+    def counting():
+        asked.append(1)
+        return original()
+
+    monkeypatch.setattr(i18n, "get_locale", counting)
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        chosen = i18n.current_locale()
+        assert str(chosen) == "en" and i18n.current_locale() is chosen
+        assert original() is chosen  # where Flask-Babel keeps it
+        from flask import session
+
+        session["locale"] = "zh_CN"
+        flask_babel.refresh()
+        assert i18n.current_locale().language == "zh" and original() is i18n.current_locale()
+    with app.app_context():  # no request: the default, as Flask-Babel chooses it
+        assert i18n.current_locale() == flask_babel.Locale.parse(app.config["BABEL_DEFAULT_LOCALE"])
+    auth.login(make_user())
+    for path, headers in (("/me", {}), ("/points/badge", {"HX-Request": "true"})):
+        assert client.get(path, headers=headers).status_code == 200
+    english = client.get("/me", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "My points" in english
+    assert asked == []
