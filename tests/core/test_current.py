@@ -8,6 +8,7 @@ from flask import g, request
 from flask_login import current_user
 
 from memberplatform.web.current import app_globals, current_request, signed_in_user
+from tests.core.counting import count_calls
 
 
 def test_signed_in_user_is_current_users_object_in_every_state(app, client, auth, make_user):
@@ -43,14 +44,7 @@ def test_a_page_reads_the_signed_in_user_through_flask_login_twice_at_most(
     processor; the platform's code (access rule, header, badges, navigation, the view)
     takes the loaded user from ``g``. It ran 7 times a ``/me`` before (the header and
     badges kept, as a worker has them after its first page)."""
-    calls = []
-    original = flask_login.utils._get_user
-
-    def counting():
-        calls.append(1)
-        return original()
-
-    monkeypatch.setattr(flask_login.utils, "_get_user", counting)
+    calls = count_calls(monkeypatch, flask_login.utils, "_get_user")
     auth.login(make_user())
     for path, headers in (("/me", {}), ("/points/badge", {"HX-Request": "true"})):
         client.get(path, headers=headers)  # the worker's header and badges kept
@@ -71,14 +65,8 @@ def test_the_requests_language_is_chosen_once_without_flask_babels_lookups(
 
     from memberplatform.web import i18n
 
-    asked = []
     original = flask_babel.get_locale
-
-    def counting():
-        asked.append(1)
-        return original()
-
-    monkeypatch.setattr(i18n, "get_locale", counting)
+    asked = count_calls(monkeypatch, i18n, "get_locale")
     with app.test_request_context(headers={"Accept-Language": "en"}):
         chosen = i18n.current_locale()
         assert str(chosen) == "en" and i18n.current_locale() is chosen
