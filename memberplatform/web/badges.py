@@ -12,9 +12,10 @@ With templates reloaded on change (debug), a badge is rendered every time.
 from __future__ import annotations
 
 from flask import Response, current_app, render_template
-from flask.globals import _cv_app, _cv_request
+from flask.globals import _cv_app
 from markupsafe import Markup
 
+from memberplatform.web.current import current_request
 from memberplatform.web.i18n import current_locale
 
 #: rendered badges a worker keeps (per badge: its counts seen × languages)
@@ -27,7 +28,7 @@ def badge(template: str, count: int) -> Markup:
     if app.jinja_env.auto_reload:
         return _render(template, count)
     store: dict = app.extensions.setdefault("badges", {})
-    key = (template, count, current_locale(), _cv_request.get().request.script_root)
+    key = (template, count, current_locale(), current_request().script_root)
     html = store.get(key)
     if html is None:
         html = _render(template, count)
