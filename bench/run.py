@@ -3,8 +3,8 @@
 Every figure is a ratio to the baseline app (bare Flask + Jinja, no database)
 under the same gunicorn settings, measured side by side: the baseline server runs
 through the whole bench. For each engine both scales are seeded and served at once,
-and each page is measured in two halves, alternating between them (small, large,
-small, large), each half next to a slice of the baseline; the rushes' baseline is
+and each page is measured in four slices, alternating between them (small, large,
+small, large, …), each next to a slice of the baseline; the rushes' baseline is
 measured half right before the kit rush and half right after it. So a shared
 machine whose speed drifts over the minutes of a run gives comparable ratios, and
 the large scale's p99 is compared with the small's taken in the same minutes.
@@ -50,6 +50,8 @@ SCALES = {"small": (1_000, 10), "large": (100_000, 10)}
 #: ``--scales rush``: only the three rushes, on enough members for them (for working on them)
 RUSH_ONLY = (10_000, 10)
 ONLY_PAGES: set[str] = set()  # --pages
+#: slices each page is measured in, alternating with the baseline and the other scale
+PAGE_ROUNDS = 4
 TARGETS = {
     "me_ratio": 0.25,
     "fragment_ratio": 0.5,
@@ -389,12 +391,14 @@ def open_block(engine_name: str, scale: str, url: str) -> Block:
 
 
 def measure_pages(blocks: list[Block], baseline: Server | None, seconds: float) -> dict | None:
-    """Every page on every block, side by side: each page is measured in two halves,
-    each half a slice of the baseline then the page on each block in turn (baseline,
-    small, large, baseline, small, large), so the machine's drift over seconds and
-    minutes falls on the baseline and every scale alike. Each row keeps the baseline
-    measured with it (``baseline_rps``: its ratio's denominator). Returns all the
-    baseline's slices as one measurement; each block's rows are filled in."""
+    """Every page on every block, side by side: each page is measured in
+    ``PAGE_ROUNDS`` rounds, each round a slice of the baseline then the page on each
+    block in turn (baseline, small, large, baseline, small, large, …), so the
+    machine's drift over seconds and minutes falls on the baseline and every scale
+    alike, and a burst of noise on one slice weighs a quarter of a figure, not half.
+    Each row keeps the baseline measured with it (``baseline_rps``: its ratio's
+    denominator). Returns all the baseline's slices as one measurement; each block's
+    rows are filled in."""
     slices: list[loadgen.Result] = []
     if baseline is not None:
         loadgen.run_get(baseline.url, ["/"], seconds=0.5)  # warm-up
@@ -409,15 +413,17 @@ def measure_pages(blocks: list[Block], baseline: Server | None, seconds: float) 
         }
         measured: dict[int, list[loadgen.Result]] = {id(block): [] for block in blocks}
         next_to_it: list[loadgen.Result] = []
-        for half in range(2):
+        for round_ in range(PAGE_ROUNDS):
             if baseline is not None:
-                next_to_it.append(loadgen.run_get(baseline.url, ["/"], seconds=seconds / 4))
+                next_to_it.append(
+                    loadgen.run_get(baseline.url, ["/"], seconds=seconds / 2 / PAGE_ROUNDS)
+                )
             for block in blocks:
                 path = paths[id(block)]
                 if path is None:
                     continue
                 cookies = block.cookies[page.who]
-                if half == 0:  # warm-up
+                if round_ == 0:  # warm-up
                     loadgen.run_get(
                         block.server.url, [path], cookies=cookies, headers=headers, seconds=0.5
                     )
@@ -427,7 +433,7 @@ def measure_pages(blocks: list[Block], baseline: Server | None, seconds: float) 
                         [path],
                         cookies=cookies,
                         headers=headers,
-                        seconds=seconds / 2,
+                        seconds=seconds / PAGE_ROUNDS,
                     )
                 )
         slices += next_to_it

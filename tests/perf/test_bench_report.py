@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 from bench import loadgen, run
@@ -113,14 +114,14 @@ def test_runs_of_the_same_requests_merge_into_one_measurement():
     assert both.percentile(50) == 2.0 and both.percentile(99.9) == 50.0
 
 
-def test_each_page_is_measured_in_halves_alternating_with_the_baseline_and_scales(
+def test_each_page_is_measured_in_rounds_alternating_with_the_baseline_and_scales(
     monkeypatch,
 ):
-    """Baseline, small, large, baseline, small, large for every page (warm-ups first):
-    drift over the run falls on the baseline and both scales alike, and each page's
-    ratio is taken against the baseline measured with it."""
+    """Baseline, small, large, baseline, small, large, … for every page (warm-ups
+    first): drift over the run falls on the baseline and both scales alike, and each
+    page's ratio is taken against the baseline measured with it."""
     calls: list[tuple[str, float]] = []
-    rps = {"base": 40, "small": 10, "large": 5}
+    rps = {"base": 40, "small": 10, "large": 4}
 
     def run_get(url, paths, cookies=None, headers=None, seconds=1.0, **kwargs):
         calls.append((url, seconds))
@@ -148,13 +149,51 @@ def test_each_page_is_measured_in_halves_alternating_with_the_baseline_and_scale
     baseline = run.measure_pages([small, large], SimpleNamespace(url="base"), 3.0)
     assert (small.rows[0]["path"], large.rows[0]["path"]) == ("/me/7", "/me/8")  # its own ids
     measured = [url for url, seconds in calls if seconds != 0.5]
-    assert measured == ["base", "small", "large", "base", "small", "large"]
+    assert (
+        measured == ["base", "small", "large"] * run.PAGE_ROUNDS == ["base", "small", "large"] * 4
+    )
+    assert [seconds for url, seconds in calls if url == "small" and seconds != 0.5] == [0.75] * 4
     assert [url for url, seconds in calls if seconds == 0.5] == ["base", "small", "large"]
-    assert (small.rows[0]["rps"], large.rows[0]["rps"], baseline["rps"]) == (20, 10, 80)
+    assert (small.rows[0]["rps"], large.rows[0]["rps"], baseline["rps"]) == (20, 8, 80)
     results = {"baseline": {"rps": 1.0}, "runs": []}
     block_result = {"engine": "sqlite", "scale": "small", "baseline": baseline}
     assert run.ratio(results, block_result, small.rows[0]) == 0.25
     assert run.ratio(results, block_result, {"rps": 20}) == 0.25  # a row without its own
+
+
+def test_req_per_second_is_taken_over_the_window_the_requests_were_sent_in(monkeypatch):
+    """A load generator process's start-up (a fork of the bench) and the hand-over of
+    its latencies are not time the server was offered requests: counted in, they
+    lowered a short slice's req/s (the baseline's more than a page's)."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = make_server("127.0.0.1", 0, app, WSGIServer, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slow_start = loadgen._process
+
+    def process(*args):
+        time.sleep(0.4)  # a slow fork, before the process sends anything
+        slow_start(*args)
+
+    monkeypatch.setattr(loadgen, "_process", process)
+    try:
+        result = loadgen.run_get(
+            f"http://127.0.0.1:{server.server_port}", ["/"], seconds=0.3, processes=1
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests > 0 and result.statuses == {200: result.requests}
+    assert 0.3 <= result.seconds < 0.55  # the window, not the 0.7 s the call took
 
 
 def test_the_kit_rushs_baseline_is_measured_half_before_and_half_after_it(monkeypatch):
