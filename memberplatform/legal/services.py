@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import current_app, has_app_context, url_for
 from flask_babel import get_locale
 from werkzeug.datastructures import FileStorage
@@ -1132,6 +1133,19 @@ def queue_query(user: Any) -> sa.Select:
         )
         query = query.where(sa.or_(anyone, mine))
     return query.order_by(LegalRequest.created_at, LegalRequest.id)
+
+
+def desk_list_options() -> tuple[Any, ...]:
+    """What the lawyer desk's lists load of each request: its row and menu item, not
+    the requester's and lawyer's users (joined by default, each a whole ``users``
+    row) nor the question's text and form values (JSON, parsed per row). Touching
+    one of those on a listed request raises instead of querying once per row."""
+    return (
+        so.raiseload(LegalRequest.requester),
+        so.raiseload(LegalRequest.lawyer),
+        so.defer(LegalRequest.question, raiseload=True),
+        so.defer(LegalRequest.field_values, raiseload=True),
+    )
 
 
 def cases_query(lawyer: Any, status: str | None = None) -> sa.Select:

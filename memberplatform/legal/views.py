@@ -382,7 +382,10 @@ def attachment(request_id: int, attachment_id: int):  # access: who may see the 
 def _queue_context(error: str | None = None) -> dict[str, Any]:
     user = current_user
     is_lawyer = "lawyer" in user.roles
-    queue = paginate(services.queue_query(user), request.args.get("qpage"), per_page=20)
+    desk = services.desk_list_options()
+    queue = paginate(
+        services.queue_query(user).options(*desk), request.args.get("qpage"), per_page=20
+    )
     status = request.args.get("status") or None
     if status not in STATUSES:
         status = None
@@ -390,7 +393,7 @@ def _queue_context(error: str | None = None) -> dict[str, Any]:
     # counted per status already: the page is read alone (a lawyer's history grows)
     total = counts.get(status, 0) if status else sum(counts.values())
     cases = paginate(
-        services.cases_query(user, status),
+        services.cases_query(user, status).options(*desk),
         request.args.get("page"),
         per_page=20,
         total=total if is_lawyer else None,

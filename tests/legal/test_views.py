@@ -428,3 +428,26 @@ def test_a_lawyers_cases_page_by_due_date_with_the_counted_total(app, world):
     assert numbers("/lawyer?status=answered")[0] == []
     beyond, text = numbers("/lawyer?page=9")
     assert beyond == [] and "此列表中没有咨询" in text
+
+
+def test_the_desks_lists_read_neither_the_people_nor_the_questions(app, world):
+    """The queue and the cases list show a request's number, item, status and clock:
+    their statements join no ``users`` row (requester, lawyer) and read no question
+    text or form values, which a desk of thousands of cases loaded and parsed per row."""
+    from tests.querycount import count_queries
+
+    claimed(app, world, question="公司拖欠两个月工资，怎么办？")
+    submit(app, world, files=[])
+    lawyer = login(app, world.lawyer)
+    lawyer.get("/lawyer")
+    with app.app_context():
+        engine = db.engine
+    with count_queries(engine) as statements:
+        page = lawyer.get("/lawyer").get_data(as_text=True)
+    assert "欠薪追讨" in page and "公司拖欠两个月工资" not in page
+    listed = [sql for sql in statements if "FROM legal_requests" in sql and "OFFSET" in sql]
+    assert len(listed) == 2  # the queue's page and the cases' page
+    for sql in listed:
+        assert "legal_requests.question" not in sql
+        assert "legal_requests.field_values" not in sql
+        assert "users" not in sql.split("FROM", 1)[1]
