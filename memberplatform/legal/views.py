@@ -10,7 +10,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, g, request, url_for
-from flask_babel import get_locale
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
@@ -52,7 +51,7 @@ def writes(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _english() -> bool:
-    locale = get_locale()
+    locale = current_locale()  # asked once per listed item
     return locale is not None and locale.language == "en"
 
 

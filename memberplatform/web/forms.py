@@ -8,7 +8,6 @@ from typing import Any
 
 from babel import support
 from flask import current_app
-from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import _FlaskFormCSRF
 from markupsafe import Markup, escape
@@ -16,6 +15,7 @@ from wtforms.i18n import messages_path
 
 from memberplatform.core.errors import DomainError
 from memberplatform.extensions import db
+from memberplatform.web.i18n import current_locale
 from memberplatform.web.templating import csrf_token_value
 
 
@@ -27,10 +27,10 @@ class _WTFormsMessages:
     """
 
     def gettext(self, string: str) -> str:
-        return _catalogue(str(get_locale())).ugettext(string)
+        return _catalogue(str(current_locale())).ugettext(string)
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
-        return _catalogue(str(get_locale())).ungettext(singular, plural, n)
+        return _catalogue(str(current_locale())).ungettext(singular, plural, n)
 
 
 @cache
