@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
+from memberplatform.admin.services import apply_rows, one_roster_import_at_a_time
 from memberplatform.auth.models import User
-from memberplatform.auth.roster import apply_roster, parse_roster
+from memberplatform.auth.roster import parse_roster
 from memberplatform.auth.services import create_user, hash_password, set_roles
 from memberplatform.core.csvio import CsvDecodeError, decode_upload
 from memberplatform.core.errors import DomainError
@@ -182,7 +183,8 @@ def import_roster(file: Path, dry_run: bool) -> None:
             if dry_run:
                 click.echo(f"{len(rows) - len(bad)} rows ok, {len(bad)} rows with errors")
                 return
-            counts = apply_roster(rows)
+            one_roster_import_at_a_time()
+            counts = apply_rows(rows)
     except CsvDecodeError as error:
         raise click.ClickException("The file is not UTF-8 or GBK text.") from error
     except DomainError as error:

@@ -482,10 +482,13 @@ def _insert_ignoring(table: sa.Table, values: list[dict[str, Any]], columns: lis
 
 
 def apply_rows(rows: list[RosterRow]) -> dict[str, int]:
-    """Insert new members and update known ones in bulk (a few statements per 1,000 rows).
+    """Insert new members and update known ones in bulk (a few statements per 1,000 rows):
+    the console's import and ``flask import-roster`` alike.
 
-    Same result as ``auth.roster.apply_roster`` (matched by member number; new
-    accounts are members without a password, who activate themselves).
+    Rows are matched by member number; new accounts are members without a password,
+    who activate themselves. ``rows`` come checked (``auth.roster.parse_roster``: a
+    phone another member has, or a number or phone twice in the file, is an error
+    row, skipped here).
     """
     good = [row for row in rows if row.ok]
     counts = {"created": 0, "updated": 0, "skipped": len(rows) - len(good)}
@@ -549,10 +552,17 @@ def apply_rows(rows: list[RosterRow]) -> dict[str, int]:
     return counts
 
 
-def import_roster(actor: User, sha: str) -> dict[str, int]:
-    """Apply a previewed roster upload (re-checked now); one import runs at a time."""
+def one_roster_import_at_a_time() -> None:
+    """Wait for any other roster import (the console's or ``flask import-roster``) to
+    end: PostgreSQL's advisory lock, held until this transaction ends (on SQLite the
+    import's writing transaction already excludes another)."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(ROSTER_LOCK)))
+
+
+def import_roster(actor: User, sha: str) -> dict[str, int]:
+    """Apply a previewed roster upload (re-checked now); one import runs at a time."""
+    one_roster_import_at_a_time()
     rows = check_roster(actor, decode_roster(read_roster(sha)))
     if not any(row.ok for row in rows):
         raise DomainError(_l("No row can be imported: correct the file and upload it again."))

@@ -1,4 +1,5 @@
-"""The member roster CSV: parse with per-row errors, then apply (insert or update)."""
+"""The member roster CSV: parsed and checked row by row (each row with its errors); the
+checked rows are applied in bulk by `admin.services.apply_rows`."""
 
 from __future__ import annotations
 
@@ -11,9 +12,6 @@ import sqlalchemy as sa
 from memberplatform.auth.models import User
 from memberplatform.auth.services import (
     MEMBER_NO_RE,
-    create_user,
-    get_or_create_branch,
-    get_or_create_enterprise,
     normalize_phone,
 )
 from memberplatform.core.errors import DomainError
@@ -132,30 +130,3 @@ def _check(rows: list[RosterRow]) -> None:
             row.errors.append(str(_l("This phone belongs to another member.")))
             continue
         row.action = "update" if row.member_no in existing_by_no else "create"
-
-
-def apply_roster(rows: list[RosterRow]) -> dict[str, int]:
-    """Insert new members and update known ones (matched by member number)."""
-    counts = {"created": 0, "updated": 0, "skipped": 0}
-    for row in rows:
-        if not row.ok:
-            counts["skipped"] += 1
-            continue
-        user = db.session.scalar(sa.select(User).where(User.member_no == row.member_no))
-        if user is None:
-            create_user(
-                row.phone,
-                row.name,
-                member_no=row.member_no,
-                enterprise=row.enterprise,
-                branch=row.branch,
-            )
-            counts["created"] += 1
-        else:
-            user.name = row.name
-            user.phone = row.phone
-            user.enterprise = get_or_create_enterprise(row.enterprise)
-            user.branch = get_or_create_branch(row.branch)
-            counts["updated"] += 1
-    db.session.flush()
-    return counts

@@ -51,6 +51,33 @@ def test_import_roster_reports_bad_rows_and_updates_on_reimport(app, runner, tmp
         assert renamed.name == "李四新" and renamed.password_hash is None
 
 
+def test_import_roster_applies_a_large_roster_in_bulk(app, runner, tmp_path):
+    """The command applies rows as the console does (``admin.services.apply_rows``): a
+    few statements per 1,000 rows, not several per member (the returning workers'
+    roster has thousands), with the enterprises and the branch created once."""
+    from memberplatform.auth.models import Enterprise, UnionBranch
+    from tests.querycount import count_queries
+
+    lines = ["姓名,手机号,会员号,企业,基层工会"]
+    lines += [f"会员{n},1391111{n:04d},BULK{n:04d},企业{n % 3},科学城联合工会" for n in range(600)]
+    path = tmp_path / "roster.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with app.app_context():
+        engine = db.engine
+    with count_queries(engine) as statements:
+        result = runner.invoke(args=["import-roster", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "created 600, updated 0, skipped 0" in result.output
+    assert len(statements) < 40, len(statements)
+    again = runner.invoke(args=["import-roster", str(path)])
+    assert "created 0, updated 600, skipped 0" in again.output
+    with app.app_context():
+        members = db.session.scalars(sa.select(User).where(User.member_no.like("BULK%"))).all()
+        assert len(members) == 600 and all(user.roles == {"member"} for user in members)
+        assert db.session.scalar(sa.select(sa.func.count(Enterprise.id))) == 3
+        assert db.session.scalar(sa.select(sa.func.count(UnionBranch.id))) == 1
+
+
 def test_import_roster_wrong_header(runner, tmp_path):
     path = tmp_path / "roster.csv"
     path.write_text("foo,bar\n1,2\n")

@@ -31,7 +31,8 @@ def assert_escaped(page: str, payload: str, where: str) -> None:
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_name_from_roster_import_is_escaped(app, client, make_user, payload):
-    from memberplatform.auth.roster import apply_roster, parse_roster
+    from memberplatform.admin.services import apply_rows
+    from memberplatform.auth.roster import parse_roster
 
     text = io.StringIO()
     csv.writer(text).writerows(
@@ -43,7 +44,7 @@ def test_name_from_roster_import_is_escaped(app, client, make_user, payload):
     with app.app_context():
         rows = parse_roster(text.getvalue())
         assert all(row.ok for row in rows), [row.errors for row in rows]
-        apply_roster(rows)
+        apply_rows(rows)
         db.session.commit()
         user = db.session.scalar(sa.select(User).where(User.phone == "13811112222"))
         assert user is not None
