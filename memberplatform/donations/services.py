@@ -420,9 +420,12 @@ def donate(
     found = _existing_donation(user_id, key)
     if found is not None:
         return DonationResult(found, created=False)
-    donor = db.read(_donor_name(), {"user_id": user_id}).first()  # before the queue
-    if donor is None:
-        raise DomainError(_l("There is no such member."))
+    donor_name = getattr(member, "name", None)  # the signed-in member's, as read with them
+    if donor_name is None:  # an id: read before the queue
+        donor = db.read(_donor_name(), {"user_id": user_id}).first()
+        if donor is None:
+            raise DomainError(_l("There is no such member."))
+        donor_name = donor.name
     campaign = lock_campaign(campaign_id)  # donations to one campaign queue here
     found = _existing_donation(user_id, key)  # a twin committed while we waited
     if found is not None:
@@ -440,7 +443,7 @@ def donate(
             user_id=user_id,
             units=units,
             points=cost,
-            wall_name=mask_name(donor.name) if show_on_wall else None,
+            wall_name=mask_name(donor_name) if show_on_wall else None,
             idempotency_key=key,
             certificate_no=new_certificate_no(now),
             created_at=now,

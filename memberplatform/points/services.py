@@ -101,20 +101,24 @@ def lock_account(user: Any) -> PointsAccount:
         {"user_id": user_id, "balance": 0, "created_at": utcnow()},
         ["user_id"],
     )
-    account = db.session.scalar(
-        sa.select(PointsAccount)
-        .where(PointsAccount.user_id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    account = _locked_account(user_id)
     if account is None:  # the insert above guarantees a row; never reached
         raise LookupError(f"points account of user {user_id} missing")
     return account
 
 
+def _locked_account(user_id: int) -> PointsAccount | None:
+    return db.session.scalar(
+        sa.select(PointsAccount)
+        .where(PointsAccount.user_id == user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
 def _existing(idempotency_key: str) -> LedgerEntry | None:
     """The entry posted under the key, if any: looked up by its id first (every
-    posting asks, twice; a replay is rare), the entry loaded only when there is one."""
+    posting asks; a replay is rare), the entry loaded only when there is one."""
     entry_id = db.read(_entry_by_key(), {"key": idempotency_key}).scalar()
     return None if entry_id is None else db.session.get(LedgerEntry, entry_id)
 
@@ -193,11 +197,15 @@ def _post(
 ) -> LedgerEntry:
     if not idempotency_key or len(idempotency_key) > 120:
         raise ValueError("an idempotency key of 1–120 characters is required")
+    if amount > 0:
+        account = lock_account(user)
+    else:  # a debit needs points: a member without an account has none to give
+        account = _locked_account(_user_id(user))
+        if account is None:
+            raise InsufficientPoints(0, -amount)
+    # Asked under the account's lock only: a twin posting with this key either
+    # committed before (found here) or waits for this transaction (and finds it).
     found = _existing(idempotency_key)
-    if found is not None:
-        return found
-    account = lock_account(user)
-    found = _existing(idempotency_key)  # again, under the lock: a concurrent twin committed
     if found is not None:
         return found
     balance_after = _move_balance(account, amount)

@@ -172,6 +172,31 @@ def test_a_donation_reads_its_campaign_before_its_transaction_begins(
     assert read_before_writing(events, "donation_campaigns")
 
 
+def test_a_donations_queue_holds_only_what_the_donation_writes(
+    client, auth, member, make_campaign, app
+):
+    """What runs while a donation holds the queue (the write lock on SQLite, the
+    campaign row on PostgreSQL): no upsert of the donor's points account (a debit
+    needs one already), the ledger key asked once (under the account's lock), and no
+    read of the donor's name (the signed-in member's, read with the session)."""
+    cid = make_campaign()
+    auth.login(member)
+    with app.app_context():
+        engine = db.engine
+    with record_transactions(engine) as events:
+        response = client.post(
+            f"/donations/{cid}/donate", data={"units": "1", "idempotency_key": key()}, headers=HX
+        )
+    assert response.status_code == 200
+    statements = [str(sql) for kind, sql in events if kind == "sql"]
+    assert not any(sql.startswith("SELECT users.name") for sql in statements)
+    writing = [str(sql) for kind, sql in events[events.index(("begin", True)) :] if kind == "sql"]
+    assert any(sql.startswith("INSERT INTO ledger_entries") for sql in writing)
+    assert not any("INSERT INTO points_accounts" in sql for sql in writing)
+    asked = [sql for sql in writing if "WHERE ledger_entries.idempotency_key" in sql]
+    assert len(asked) == 1
+
+
 def test_closed_campaign_refuses(client, auth, member, staff, make_campaign, app):
     cid = make_campaign()
     with app.app_context():

@@ -38,6 +38,19 @@ def test_spend_more_than_balance_is_refused_and_changes_nothing(ctx, member):
     assert ctx.scalar(sa.select(sa.func.count(LedgerEntry.id))) == 1
 
 
+def test_spending_without_an_account_is_refused_and_opens_none(ctx, member):
+    """A member who never earned has no account: a debit is refused as for a zero
+    balance, and no empty account is written for it."""
+    from memberplatform.points.models import PointsAccount
+
+    with pytest.raises(InsufficientPoints) as error:
+        services.spend(member, 1, reason="donation", idempotency_key="s1")
+    assert error.value.balance == 0 and error.value.needed == 1
+    assert ctx.scalar(sa.select(sa.func.count(PointsAccount.id))) == 0
+    ctx.rollback()
+    assert services.balance_of(member) == 0
+
+
 @pytest.mark.parametrize("amount", [0, -1, 1.5, "10", True, 10**9])
 def test_bad_amounts(ctx, member, amount):
     with pytest.raises(InvalidAmount):
