@@ -154,21 +154,28 @@ def test_not_enough_points_and_remaining_messages(
     assert response.status_code == 422 and "仅剩 10" in _text(response)
 
 
+def _donation_events(client, auth, member, campaign_id: int, app) -> list:
+    """What the engine sent (``record_transactions``) for one donation over htmx."""
+    auth.login(member)
+    with app.app_context():
+        engine = db.engine
+    with record_transactions(engine) as events:
+        response = client.post(
+            f"/donations/{campaign_id}/donate",
+            data={"units": "1", "idempotency_key": key()},
+            headers=HX,
+        )
+    assert response.status_code == 200
+    return events
+
+
 def test_a_donation_reads_its_campaign_before_its_transaction_begins(
     client, auth, member, make_campaign, app
 ):
     """In the 3,382-donor rush, donations queue on the write lock (SQLite) or the
     campaign row (PostgreSQL): the page's read of the campaign happens before the
     writing transaction begins, so the queue holds only the donation itself."""
-    cid = make_campaign()
-    auth.login(member)
-    with app.app_context():
-        engine = db.engine
-    with record_transactions(engine) as events:
-        response = client.post(
-            f"/donations/{cid}/donate", data={"units": "1", "idempotency_key": key()}, headers=HX
-        )
-    assert response.status_code == 200
+    events = _donation_events(client, auth, member, make_campaign(), app)
     assert read_before_writing(events, "donation_campaigns")
 
 
@@ -179,15 +186,7 @@ def test_a_donations_queue_holds_only_what_the_donation_writes(
     campaign row on PostgreSQL): no upsert of the donor's points account (a debit
     needs one already), the ledger key asked once (under the account's lock), and no
     read of the donor's name (the signed-in member's, read with the session)."""
-    cid = make_campaign()
-    auth.login(member)
-    with app.app_context():
-        engine = db.engine
-    with record_transactions(engine) as events:
-        response = client.post(
-            f"/donations/{cid}/donate", data={"units": "1", "idempotency_key": key()}, headers=HX
-        )
-    assert response.status_code == 200
+    events = _donation_events(client, auth, member, make_campaign(), app)
     statements = [str(sql) for kind, sql in events if kind == "sql"]
     assert not any(sql.startswith("SELECT users.name") for sql in statements)
     writing = [str(sql) for kind, sql in events[events.index(("begin", True)) :] if kind == "sql"]
