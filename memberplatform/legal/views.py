@@ -31,7 +31,13 @@ from memberplatform.legal.models import (
     LegalRequest,
     MenuItem,
 )
-from memberplatform.web import hx_redirect, load_or_404, render, roles_required
+from memberplatform.web import (
+    hx_redirect,
+    is_fragment_request,
+    load_or_404,
+    render,
+    roles_required,
+)
 from memberplatform.web.forms import attach_error, perform
 from memberplatform.web.i18n import current_locale
 from memberplatform.web.i18n import gettext as _
@@ -388,6 +394,16 @@ def _queue_context(error: str | None = None) -> dict[str, Any]:
     status = request.args.get("status") or None
     if status not in STATUSES:
         status = None
+    context = {
+        "queue": queue,
+        "case_status": status,
+        "statuses": STATUSES,
+        "is_lawyer": is_lawyer,
+        "conflicts": services.client_keys(user) if is_lawyer else set(),
+        "claim_error": error,
+    }
+    if is_fragment_request():  # the queue's block (its minute poll, a refused claim)
+        return context
     counts = services.case_counts(user) if is_lawyer else {}
     # counted per status already: the page is read alone (a lawyer's history grows)
     total = counts.get(status, 0) if status else sum(counts.values())
@@ -397,16 +413,7 @@ def _queue_context(error: str | None = None) -> dict[str, Any]:
         per_page=20,
         total=total if is_lawyer else None,
     )
-    return {
-        "queue": queue,
-        "cases": cases,
-        "counts": counts,
-        "case_status": status,
-        "statuses": STATUSES,
-        "is_lawyer": is_lawyer,
-        "conflicts": services.client_keys(user) if is_lawyer else set(),
-        "claim_error": error,
-    }
+    return {**context, "cases": cases, "counts": counts}
 
 
 @bp.get("/lawyer")

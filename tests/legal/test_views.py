@@ -430,6 +430,32 @@ def test_a_lawyers_cases_page_by_due_date_with_the_counted_total(app, world):
     assert beyond == [] and "此列表中没有咨询" in text
 
 
+def test_the_queues_minute_poll_reads_the_queue_only(app, world):
+    """The desk's queue refreshes itself every minute (``hx-trigger="every 60s"``): its
+    block shows the waiting requests, so the poll does not count and page the
+    lawyer's own cases as the full page does."""
+    from tests.querycount import count_queries
+
+    claimed(app, world, question="公司拖欠两个月工资，怎么办？")
+    submit(app, world, files=[])
+    lawyer = login(app, world.lawyer)
+    lawyer.get("/lawyer", headers=HX)
+    with app.app_context():
+        engine = db.engine
+    with count_queries(engine) as polled:
+        fragment = lawyer.get("/lawyer", headers=HX).get_data(as_text=True)
+    with count_queries(engine) as full:
+        page = lawyer.get("/lawyer").get_data(as_text=True)
+    assert 'id="queue"' in fragment and "<html" not in fragment and "欠薪追讨" in fragment
+    assert 'id="cases-title"' in page and 'id="cases-title"' not in fragment
+
+    def own_cases(statements):
+        return [sql for sql in statements if "legal_requests.lawyer_id =" in sql]
+
+    assert own_cases(polled) == [] and len(own_cases(full)) == 2  # counts, page
+    assert len(polled) == len(full) - 2
+
+
 def test_the_desks_lists_read_neither_the_people_nor_the_questions(app, world):
     """The queue and the cases list show a request's number, item, status and clock:
     their statements join no ``users`` row (requester, lawyer) and read no question
