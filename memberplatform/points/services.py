@@ -372,7 +372,12 @@ _BALANCE = sa.select(PointsAccount.balance).where(PointsAccount.user_id == sa.bi
 
 def balance_of(user: Any) -> int:
     # Built once: every page's badge asks, and building the query costs more than running it.
-    return db.session.scalar(_BALANCE, {"user_id": _user_id(user)}) or 0
+    return db.read(*balance_read(user)).scalar() or 0
+
+
+def balance_read(user: Any) -> tuple[sa.Select, dict[str, Any]]:
+    """The statement :func:`balance_of` reads and its parameters (read ahead on /points)."""
+    return _BALANCE, {"user_id": _user_id(user)}
 
 
 # --- expiry -------------------------------------------------------------------
@@ -462,20 +467,28 @@ def notify_expiring(now: datetime, *, within_days: int = 30) -> int:
 
 def expiring_before(user: Any, until: datetime) -> list[tuple[datetime, int]]:
     """(expiry, points) for this member's points that expire before ``until``."""
-    return [
-        (expires_at, total)
-        for expires_at, total in db.session.execute(
-            sa.select(PointsLot.expires_at, sa.func.sum(PointsLot.remaining))
-            .join(PointsAccount, PointsAccount.id == PointsLot.account_id)
-            .where(
-                PointsAccount.user_id == _user_id(user),
-                PointsLot.remaining > 0,
-                PointsLot.expires_at <= until,
-            )
-            .group_by(PointsLot.expires_at)
-            .order_by(PointsLot.expires_at)
+    return [(row.expires_at, row.total) for row in db.read(*expiring_read(user, until))]
+
+
+def expiring_read(user: Any, until: datetime) -> tuple[sa.Select, dict[str, Any]]:
+    """The statement :func:`expiring_before` reads and its parameters (read ahead on
+    /points)."""
+    return _expiring_statement(), {"user_id": _user_id(user), "until": until}
+
+
+@cache
+def _expiring_statement() -> sa.Select:
+    return (
+        sa.select(PointsLot.expires_at, sa.func.sum(PointsLot.remaining).label("total"))
+        .join(PointsAccount, PointsAccount.id == PointsLot.account_id)
+        .where(
+            PointsAccount.user_id == sa.bindparam("user_id"),
+            PointsLot.remaining > 0,
+            PointsLot.expires_at <= sa.bindparam("until"),
         )
-    ]
+        .group_by(PointsLot.expires_at)
+        .order_by(PointsLot.expires_at)
+    )
 
 
 # --- check-in -----------------------------------------------------------------

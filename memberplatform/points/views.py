@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, request, url_for
@@ -16,7 +17,14 @@ from memberplatform.core.errors import DomainError
 from memberplatform.extensions import db
 from memberplatform.points import grants, services
 from memberplatform.points.forms import BulkGrantForm, ConfirmBulkForm, GrantForm, HistoryFilterForm
-from memberplatform.web import badges, hx_redirect, render, roles_required, with_trigger
+from memberplatform.web import (
+    badges,
+    hx_redirect,
+    reads_with_user,
+    render,
+    roles_required,
+    with_trigger,
+)
 from memberplatform.web.forms import attach_error
 from memberplatform.web.i18n import gettext as _
 from memberplatform.web.i18n import lazy_gettext as _l
@@ -33,8 +41,18 @@ def badge_html() -> Markup:
 PAGE_SIZE = 20
 
 
+def _page_reads(user_id: int) -> list[tuple[Any, dict[str, Any]]]:
+    """The balance and the points expiring this year, read with the signed-in user
+    (one round trip on PostgreSQL); the history's next rows need neither."""
+    if request.args.get("before"):
+        return []
+    until = services.end_of_local_year()
+    return [services.balance_read(user_id), services.expiring_read(user_id, until)]
+
+
 @bp.get("")
 @roles_required()
+@reads_with_user(_page_reads)
 def index():  # access: any logged-in user, their own points only
     form = HistoryFilterForm(request.args)
     flt = services.HistoryFilter()

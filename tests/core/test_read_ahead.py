@@ -150,3 +150,25 @@ def test_me_reads_its_panels_with_the_session_check_in_one_round_trip(app):
 def db_dialect(app) -> str:
     with app.app_context():
         return db.engine.dialect.name
+
+
+def test_points_reads_the_balance_and_expiring_points_with_the_session_check(app):
+    """``/points`` declares its balance and this year's expiring points as first reads:
+    on PostgreSQL they go with the signed-in user's statement, and only the history's
+    page is a round trip of its own; its next rows (htmx) read neither."""
+    member = _seeded(app)
+    client = app.test_client()
+    client.post("/auth/login", data={"phone": member.phone, "password": PASSWORD})
+    assert client.get("/points").status_code == 200  # the statements prepared
+    with app.app_context():
+        engine = db.engine
+    with round_trips(engine) as sent:
+        page = client.get("/points")
+    assert page.status_code == 200
+    statements = [statement for group in sent for statement in group]
+    assert len(statements) == 4  # the user, the balance, the expiring points, the history
+    if engine.dialect.name == "postgresql":
+        assert [len(group) for group in sent] == [3, 1]
+    with count_queries(engine) as more:
+        rows = client.get("/points?before=999999999", headers={"HX-Request": "true"})
+    assert rows.status_code == 200 and len(more) == 2  # the user and the history's rows
