@@ -131,13 +131,20 @@ def test_every_me_panel_declares_the_reads_it_makes(app):
             assert statements == [], panel.name
 
 
-def test_me_reads_its_panels_with_the_session_check_in_one_round_trip(app):
+def _signed_in(app, path: str):
+    """A seeded member's client, signed in, that has opened ``path`` once (its
+    statements prepared); the member and the engine."""
     member = _seeded(app)
     client = app.test_client()
     client.post("/auth/login", data={"phone": member.phone, "password": PASSWORD})
-    assert client.get("/me").status_code == 200  # the statements prepared
+    assert client.get(path).status_code == 200
     with app.app_context():
-        engine = db.engine
+        return client, member, db.engine
+
+
+def test_me_reads_its_panels_with_the_session_check_in_one_round_trip(app):
+    client, member, engine = _signed_in(app, "/me")
+    with app.app_context():
         panel_reads = sum(len(panel.reads(member.id)) for panel in me_panels)
     with round_trips(engine) as sent:
         assert client.get("/me").status_code == 200
@@ -156,12 +163,7 @@ def test_points_reads_the_balance_and_expiring_points_with_the_session_check(app
     """``/points`` declares its balance and this year's expiring points as first reads:
     on PostgreSQL they go with the signed-in user's statement, and only the history's
     page is a round trip of its own; its next rows (htmx) read neither."""
-    member = _seeded(app)
-    client = app.test_client()
-    client.post("/auth/login", data={"phone": member.phone, "password": PASSWORD})
-    assert client.get("/points").status_code == 200  # the statements prepared
-    with app.app_context():
-        engine = db.engine
+    client, _, engine = _signed_in(app, "/points")
     with round_trips(engine) as sent:
         page = client.get("/points")
     assert page.status_code == 200
