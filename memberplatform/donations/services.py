@@ -105,8 +105,16 @@ def _recent_statement(limit: int) -> sa.Select:
 
 def donations_of(user: Any, campaign_id: int | None = None, limit: int = 50) -> list[Any]:
     """A member's donations (to one campaign), newest first, as rows."""
+    return db.read(*donations_of_read(user, campaign_id, limit)).all()
+
+
+def donations_of_read(
+    user: Any, campaign_id: int | None = None, limit: int = 50
+) -> tuple[sa.Select, dict[str, Any]]:
+    """The statement :func:`donations_of` reads and its parameters (read ahead on the
+    campaign page)."""
     params = {"user_id": _user_id(user), "campaign_id": campaign_id}
-    return db.read(_donations_of_statement(campaign_id is not None, limit), params).all()
+    return _donations_of_statement(campaign_id is not None, limit), params
 
 
 @cache
@@ -119,7 +127,12 @@ def _donations_of_statement(one_campaign: bool, limit: int) -> sa.Select:
 
 def fulfilments_of(campaign_id: int) -> list[Any]:
     """A campaign's deliveries, in order, as rows."""
-    return db.read(_fulfilments_statement(), {"campaign_id": campaign_id}).all()
+    return db.read(*fulfilments_read(campaign_id)).all()
+
+
+def fulfilments_read(campaign_id: int) -> tuple[sa.Select, dict[str, Any]]:
+    """The statement :func:`fulfilments_of` reads and its parameters."""
+    return _fulfilments_statement(), {"campaign_id": campaign_id}
 
 
 @cache

@@ -36,10 +36,12 @@ from memberplatform.web import (
     hx_redirect,
     is_fragment_request,
     load_or_404,
+    reads_with_user,
     render,
     roles_required,
     with_trigger,
 )
+from memberplatform.web.current import signed_in_user
 from memberplatform.web.forms import attach_error
 from memberplatform.web.i18n import current_locale, local_datetime
 from memberplatform.web.i18n import gettext as _
@@ -108,7 +110,7 @@ def _donate_context(campaign: Campaign, form: DonateForm | None = None, **extra:
     balance = None
     if current_user.is_authenticated:
         balance = points.balance_of(current_user)
-        mine = services.donations_of(current_user, campaign.id, limit=20)
+        mine = services.donations_of(current_user, campaign.id, limit=MY_DONATIONS_SHOWN)
     return {
         "campaign": campaign,
         "form": form,
@@ -120,8 +122,23 @@ def _donate_context(campaign: Campaign, form: DonateForm | None = None, **extra:
     }
 
 
+#: the member's own donations a campaign page lists
+MY_DONATIONS_SHOWN = 20
+
+
+def _campaign_reads(user_id: int, campaign_id: int) -> list[tuple[Any, dict[str, Any]]]:
+    """What a signed-in member's campaign page reads of them and of the campaign."""
+    return [
+        points.balance_read(user_id),
+        services.donations_of_read(user_id, campaign_id, limit=MY_DONATIONS_SHOWN),
+        services.fulfilments_read(campaign_id),
+    ]
+
+
 @bp.get("/donations/<int:campaign_id>")
+@reads_with_user(_campaign_reads)
 def campaign(campaign_id: int):  # access: anyone (drafts: staff)
+    signed_in_user()  # first: a member's reads go with the session check
     campaign = _campaign_or_404(campaign_id)
     # the page shows the same progress card everyone polls (a draft's is rendered here)
     progress = None if campaign.status == "draft" else _shared_progress(campaign.id)

@@ -196,6 +196,47 @@ def test_a_donations_queue_holds_only_what_the_donation_writes(
     assert len(asked) == 1
 
 
+def test_a_members_campaign_page_reads_their_part_with_the_session_check(
+    client, auth, member, make_campaign, app
+):
+    """The campaign page a member opens before donating reads their balance, their
+    donations to it and its deliveries with the session check (one round trip on
+    PostgreSQL), each once; a visitor's page reads the deliveries itself."""
+    from tests.querycount import round_trips
+
+    cid = make_campaign()
+    auth.login(member)
+    assert client.get(f"/donations/{cid}").status_code == 200
+    with app.app_context():
+        engine = db.engine
+    with round_trips(engine) as sent:
+        page = client.get(f"/donations/{cid}")
+    assert page.status_code == 200
+    statements = [statement for group in sent for statement in group]
+    mine = (
+        "SELECT points_accounts.balance",
+        "WHERE donations.user_id",
+        "FROM donation_fulfilments",
+    )
+
+    def reads(part: str, statement: str) -> bool:  # the user's statement has its own balance
+        return statement.startswith(part) if part.startswith("SELECT") else part in statement
+
+    for part in mine:
+        assert sum(reads(part, statement) for statement in statements) == 1, part
+    if engine.dialect.name == "postgresql":
+        first = sent[0]
+        assert "FROM users" in first[0] and all(
+            any(reads(part, statement) for statement in first) for part in mine
+        )
+    auth.logout()
+    with round_trips(engine) as visitor:
+        assert client.get(f"/donations/{cid}").status_code == 200
+    shown = [statement for group in visitor for statement in group]
+    assert any("FROM donation_fulfilments" in statement for statement in shown)
+    assert not any(reads(mine[0], statement) for statement in shown)
+
+
 def test_closed_campaign_refuses(client, auth, member, staff, make_campaign, app):
     cid = make_campaign()
     with app.app_context():
