@@ -103,6 +103,10 @@ def index():  # access: anyone
     return render("donations/index.html", current=current, past=past, now=now)
 
 
+#: the member's own donations a campaign page lists
+MY_DONATIONS_SHOWN = 20
+
+
 def _donate_context(campaign: Campaign, form: DonateForm | None = None, **extra: Any) -> dict:
     form = form or DonateForm(formdata=None)
     form.ensure_key()
@@ -120,10 +124,6 @@ def _donate_context(campaign: Campaign, form: DonateForm | None = None, **extra:
         "now": utcnow(),
         **extra,
     }
-
-
-#: the member's own donations a campaign page lists
-MY_DONATIONS_SHOWN = 20
 
 
 def _campaign_reads(user_id: int, campaign_id: int) -> list[tuple[Any, dict[str, Any]]]:
