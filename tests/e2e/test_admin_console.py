@@ -53,6 +53,7 @@ def test_import_activate_grant_and_audit(live_server, new_page, tmp_path):
     admin.get_by_role("button", name="导入 1 行").click()
     expect(admin).to_have_url(re.compile(r"/admin/members$"))
     expect(admin.get_by_text("名册已导入：新增 1 人，更新 0 人，跳过 1 行。")).to_be_visible()
+    admin.wait_for_load_state("load")  # the search is live once htmx has processed it
 
     # htmx active search: the results swap in place as the admin types
     admin.get_by_label("姓名、手机号或会员号").fill("ZGC40001")
@@ -83,6 +84,7 @@ def test_import_activate_grant_and_audit(live_server, new_page, tmp_path):
     screenshot(admin, "admin-member")
 
     admin.get_by_role("navigation", name="工作台").get_by_role("link", name="审计日志").click()
+    admin.wait_for_load_state("load")  # htmx processes the filters on DOMContentLoaded
     table = admin.get_by_test_id("audit-table")
     expect(table).to_contain_text("发放积分")
     expect(table).to_contain_text("复工慰问")
