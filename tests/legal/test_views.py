@@ -13,6 +13,7 @@ from memberplatform.legal.models import LegalRequest, MenuItem, RequestAttachmen
 from memberplatform.notifications.models import Notification
 from tests.conftest import HX, PASSWORD
 from tests.legal.conftest import PDF, claimed, pdf_file, req, submit, user
+from tests.querycount import count_queries
 
 
 def login(app, u):
@@ -430,18 +431,23 @@ def test_a_lawyers_cases_page_by_due_date_with_the_counted_total(app, world):
     assert beyond == [] and "此列表中没有咨询" in text
 
 
+def _lawyer_at_desk(app, world):
+    """The lawyer signed in, with a case of their own and a request waiting, after a
+    first look at the desk (page and queue block): their client and the engine."""
+    claimed(app, world, question="公司拖欠两个月工资，怎么办？")
+    submit(app, world, files=[])
+    lawyer = login(app, world.lawyer)
+    lawyer.get("/lawyer")
+    lawyer.get("/lawyer", headers=HX)
+    with app.app_context():
+        return lawyer, db.engine
+
+
 def test_the_queues_minute_poll_reads_the_queue_only(app, world):
     """The desk's queue refreshes itself every minute (``hx-trigger="every 60s"``): its
     block shows the waiting requests, so the poll does not count and page the
     lawyer's own cases as the full page does."""
-    from tests.querycount import count_queries
-
-    claimed(app, world, question="公司拖欠两个月工资，怎么办？")
-    submit(app, world, files=[])
-    lawyer = login(app, world.lawyer)
-    lawyer.get("/lawyer", headers=HX)
-    with app.app_context():
-        engine = db.engine
+    lawyer, engine = _lawyer_at_desk(app, world)
     with count_queries(engine) as polled:
         fragment = lawyer.get("/lawyer", headers=HX).get_data(as_text=True)
     with count_queries(engine) as full:
@@ -460,14 +466,7 @@ def test_the_desks_lists_read_neither_the_people_nor_the_questions(app, world):
     """The queue and the cases list show a request's number, item, status and clock:
     their statements join no ``users`` row (requester, lawyer) and read no question
     text or form values, which a desk of thousands of cases loaded and parsed per row."""
-    from tests.querycount import count_queries
-
-    claimed(app, world, question="公司拖欠两个月工资，怎么办？")
-    submit(app, world, files=[])
-    lawyer = login(app, world.lawyer)
-    lawyer.get("/lawyer")
-    with app.app_context():
-        engine = db.engine
+    lawyer, engine = _lawyer_at_desk(app, world)
     with count_queries(engine) as statements:
         page = lawyer.get("/lawyer").get_data(as_text=True)
     assert "欠薪追讨" in page and "公司拖欠两个月工资" not in page
